@@ -1,0 +1,27 @@
+"""The embedded admin: Jinja pages, and the admin JSON API under /api/admin.
+
+Every API route is a child of one parent blueprint whose before_request verifies the Shopify
+session token, so no route can forget authentication. The shop is the token's `dest`; the
+staff member is its `sub`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def create_api_blueprint() -> Blueprint:
+    from . import auth
+    from .api import dashboard, shop
+
+    api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
+    api.before_request(auth.authenticate)
+    for child in (shop, dashboard):
+        api.register_blueprint(child.bp)
+    return api
+
+
+def create_pages_blueprint() -> Blueprint:
+    from . import pages
+
+    return pages.bp

@@ -1,0 +1,1 @@
+"""Admin JSON API endpoints, one module per feature; children of the authenticating parent."""

@@ -1,0 +1,33 @@
+"""Admin pages: server-rendered shells; their data comes from /api/admin with the session token.
+
+Embedded in Shopify, a page is opened with `shop` and `host`, and App Bridge supplies session
+tokens. In demo mode a cookie from the local sign-in stands in for Shopify (see demo.py).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from server.shopify.domains import valid_shop_domain
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def home() -> Response | str:
+    context = _page_context()
+    if context is None:
+        if current_app.config["DEMO"]:
+            return redirect(url_for("demo.sign_in"))
+        return render_template("admin/not_embedded.html"), 400  # type: ignore[return-value]
+    return render_template("admin/home.html", page="home", **context)
+
+
+def _page_context() -> dict[str, object] | None:
+    shop = request.args.get("shop")
+    if valid_shop_domain(shop) and request.args.get("host"):
+        return {"shop_domain": shop, "embedded": True, "demo": False}
+    if current_app.config["DEMO"] and session.get("demo_shop"):
+        return {"shop_domain": session["demo_shop"], "embedded": False, "demo": True}
+    return None

@@ -1,0 +1,1 @@
+"""Shopify: OAuth, token exchange, session tokens, webhooks, App Proxy, Admin GraphQL, backfill."""

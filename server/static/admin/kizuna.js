@@ -1,0 +1,81 @@
+// The admin's one client module: session tokens, the JSON API, toasts and small SVG charts.
+// Data from the API is only ever put into the page with textContent, never as HTML.
+
+export async function idToken() {
+  // Embedded in Shopify, App Bridge issues the session token; in demo mode the local sign-in does.
+  if (window.shopify && typeof window.shopify.idToken === "function") return window.shopify.idToken();
+  const response = await fetch("/demo/session-token", { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`session token: ${response.status}`);
+  return (await response.json()).token;
+}
+
+export async function api(path, { method = "GET", body } = {}) {
+  const headers = { Authorization: `Bearer ${await idToken()}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) {
+    const error = new Error((data && data.message) || `HTTP ${response.status}`);
+    error.status = response.status;
+    error.data = data;
+    throw error;
+  }
+  return data;
+}
+
+export function formatMoney(minor, currency, locale) {
+  const digits = currency === "JPY" ? 0 : 2;
+  return new Intl.NumberFormat(locale === "en" ? "en-US" : "ja-JP", {
+    style: "currency", currency, maximumFractionDigits: digits,
+  }).format(minor / 10 ** digits);
+}
+
+export function toast(message, isError = false) {
+  if (window.shopify && window.shopify.toast) return window.shopify.toast.show(message, { isError });
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.classList.toggle("error", isError);
+  el.hidden = false;
+  clearTimeout(el._timer);
+  el._timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+// A bar chart of [{label, value, title}], sized to its container.
+export function barChart(container, points, formatValue = String) {
+  container.replaceChildren();
+  const width = 640, height = 220, pad = { top: 16, right: 8, bottom: 28, left: 72 };
+  const max = Math.max(1, ...points.map(p => p.value));
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "bar-chart" });
+  const innerW = width - pad.left - pad.right, innerH = height - pad.top - pad.bottom;
+  for (const fraction of [0, 0.5, 1]) {
+    const y = pad.top + innerH * (1 - fraction);
+    chart.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "grid" }));
+    const label = svg("text", { x: pad.left - 8, y: y + 4, "text-anchor": "end", class: "axis" });
+    label.textContent = formatValue(Math.round(max * fraction));
+    chart.append(label);
+  }
+  const step = innerW / Math.max(1, points.length);
+  points.forEach((p, i) => {
+    const h = (p.value / max) * innerH;
+    const bar = svg("rect", {
+      x: pad.left + i * step + step * 0.15, y: pad.top + innerH - h,
+      width: step * 0.7, height: Math.max(h, 0), rx: 3, class: "bar",
+    });
+    const title = svg("title");
+    title.textContent = p.title || `${p.label}: ${formatValue(p.value)}`;
+    bar.append(title);
+    chart.append(bar);
+    const label = svg("text", { x: pad.left + i * step + step / 2, y: height - 8, "text-anchor": "middle", class: "axis" });
+    label.textContent = p.label;
+    chart.append(label);
+  });
+  container.append(chart);
+}

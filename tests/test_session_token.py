@@ -1,0 +1,94 @@
+"""Session-token authentication of /api/admin (Shopify's documented claims and checks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from server.db import utcnow
+from server.shops.models import Shop
+from tests.conftest import API_KEY, AdminClient, session_token_for
+from tests.factories.shops import ShopFactory
+
+RETRY = "X-Shopify-Retry-Invalid-Session-Request"
+
+
+def call(admin: AdminClient, token: str) -> object:
+    return admin.client.get("/api/admin/shop", headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def installed(app_ctx: None) -> Shop:
+    return ShopFactory()
+
+
+def test_a_valid_token_identifies_the_shop(admin: AdminClient, installed: Shop) -> None:
+    response = call(admin, session_token_for(installed.domain))
+
+    assert response.status_code == 200
+    assert response.json["domain"] == installed.domain
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"exp": int((utcnow() - timedelta(seconds=30)).timestamp())}, id="expired"),
+        pytest.param(
+            {"nbf": int((utcnow() + timedelta(seconds=60)).timestamp())}, id="not-yet-valid"
+        ),
+        pytest.param({"aud": "another-apps-key"}, id="foreign-audience"),
+        pytest.param(
+            {"secret": "shpss_forged_0123456789abcdef0123456789abcd"}, id="forged-signature"
+        ),
+        pytest.param({"iss": "https://elsewhere.myshopify.com/admin"}, id="iss-differs-from-dest"),
+        pytest.param({"dest": "https://evil.example.com"}, id="dest-not-a-shop"),
+    ],
+)
+def test_bad_tokens_get_401_json_and_the_retry_header(
+    admin: AdminClient, installed: Shop, claims: dict[str, object]
+) -> None:
+    response = call(admin, session_token_for(installed.domain, **claims))
+
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_session_token"
+    assert response.headers[RETRY] == "1"
+
+
+def test_clock_skew_within_ten_seconds_is_accepted(admin: AdminClient, installed: Shop) -> None:
+    skewed = int((utcnow() - timedelta(seconds=5)).timestamp())
+    assert call(admin, session_token_for(installed.domain, exp=skewed)).status_code == 200
+
+
+def test_an_unsigned_token_is_refused(admin: AdminClient, installed: Shop) -> None:
+    now = int(utcnow().timestamp())
+    claims = {
+        "iss": f"https://{installed.domain}/admin",
+        "dest": f"https://{installed.domain}",
+        "aud": API_KEY,
+        "exp": now + 60,
+        "nbf": now - 5,
+        "sub": "1",
+    }
+    unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
+
+    assert call(admin, unsigned).status_code == 401
+
+
+def test_a_missing_token_gets_401(admin: AdminClient, installed: Shop) -> None:
+    response = admin.client.get("/api/admin/shop")
+
+    assert response.status_code == 401
+    assert response.headers[RETRY] == "1"
+
+
+def test_a_token_for_a_shop_that_never_installed_gets_401(
+    admin: AdminClient, app_ctx: None
+) -> None:
+    assert call(admin, session_token_for("stranger.myshopify.com")).status_code == 401
+
+
+def test_a_token_for_an_uninstalled_shop_gets_401(admin: AdminClient, app_ctx: None) -> None:
+    gone = ShopFactory(uninstalled_at=utcnow())
+    assert call(admin, session_token_for(gone.domain)).status_code == 401
