@@ -65,7 +65,7 @@ def test_an_unreachable_queue_does_not_undo_the_commit(
 
 
 def test_tasks_travel_through_the_configured_storage_to_a_worker(tmp_path: Path) -> None:
-    # Redis in the PostgreSQL+Redis pass, huey's SQLite storage otherwise: the two production setups.
+    # Redis in the PostgreSQL+Redis pass, huey's SQLite storage otherwise: both production setups.
     name = f"kizuna-test-{uuid.uuid4().hex}"
     queue: Huey = (
         RedisHuey(name, url=os.environ["REDIS_URL"])
