@@ -50,12 +50,14 @@ run: setup instance/dev.env
 	  $(FLASK) db upgrade && $(FLASK) demo && \
 	  HOST=$(HOST) PORT=$(PORT) FLASK="$(FLASK)" ./scripts/run-dev
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
+# and Japanese fonts so that screenshots show Japanese text rather than empty boxes.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "Installing Debian's chromium for the browser tests…"; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+	  echo "Installing Debian's chromium and fonts-noto-cjk for the browser tests…"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium fonts-noto-cjk >/dev/null; \
 	fi
 
 lint: setup

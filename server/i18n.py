@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 
 LOCALES = ("ja", "en")
 DEFAULT_LOCALE = "ja"
@@ -51,5 +51,16 @@ def translate(key: str, locale: str | None = None, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def _remember_locale(response: Response) -> Response:
+    # Shopify passes `locale` only on the first load; later pages and redirects keep it.
+    chosen = normalise(request.args.get("locale"))
+    if chosen and request.cookies.get("kizuna_locale") != chosen:
+        response.set_cookie(
+            "kizuna_locale", chosen, max_age=365 * 86400, samesite="Lax", secure=request.is_secure
+        )
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(t=translate, current_locale=current_locale)
+    app.after_request(_remember_locale)
