@@ -1,4 +1,4 @@
-"""The demo admin in a real browser: local sign-in, then the home page with live numbers and chart."""
+"""The demo admin in a real browser: local sign-in, then home with live numbers and a chart."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ pytestmark = pytest.mark.browser
     ],
 )
 def test_the_demo_admin_opens_with_its_numbers_and_sales_chart(
-    page: Page, live_server: LiveServer, locale: str, button: str, heading: str, customers_label: str
+    page: Page,
+    live_server: LiveServer,
+    locale: str,
+    button: str,
+    heading: str,
+    customers_label: str,
 ) -> None:
     page.goto(f"{live_server.url}/?locale={locale}")
 
