@@ -13,6 +13,17 @@ from server.shopify.domains import valid_shop_domain
 
 bp = Blueprint("pages", __name__)
 
+# The admin's navigation, in menu order: (page id, path, translation key). Features add their
+# page here when it lands; base.html renders it as App Bridge's nav menu or the demo sidebar.
+NAV: list[tuple[str, str, str]] = [
+    ("home", "/", "nav.home"),
+]
+
+
+@bp.app_context_processor
+def _navigation() -> dict[str, object]:
+    return {"nav": NAV}
+
 
 @bp.get("/")
 def home() -> Response | str:

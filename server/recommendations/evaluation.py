@@ -1,0 +1,529 @@
+"""Offline evaluation: public order data, a temporal split, ranking metrics, one results table.
+
+Protocol (the same for every algorithm, in one run):
+- The last `TEST_FRACTION` of the time span is the test period; the customers evaluated bought
+  before it and during it, and their targets are the products they bought during it.
+- Hyperparameters are tuned on a validation split carved from the training period only: the
+  window of the same length just before the test cutoff is the validation target, the time before
+  it the validation training data. The test period is never seen before the final fit.
+- Two settings: `all` (targets include repeats) and `new` (products the customer never bought
+  before the cutoff; bought products are excluded from the lists too).
+- precision, recall, NDCG and MAP at 10 (binary relevance), catalogue coverage (share of the
+  trained catalogue recommended to someone), train time and peak traced memory of fit + scoring.
+
+Pure apart from reading the data file: no database, no Flask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import math
+import time
+import tracemalloc
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from .algorithms import RECOMMENDERS, Recommender
+from .training import IndexArray, Interactions, before, make_interactions, user_items
+
+SETTINGS = ("all", "new")
+K = 10
+TEST_FRACTION = 0.2
+METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
+_EPOCH = date(1970, 1, 1).toordinal()
+
+# Online Retail stock codes that are fees and adjustments, not products (SOURCE.md, "Use here").
+NON_PRODUCT_CODES = frozenset({"POST", "M", "C2", "DOT", "BANK CHARGES", "PADS"})
+ONLINE_RETAIL_HEADER = [
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+]
+TA_FENG_HEADER = [
+    "TRANSACTION_DT",
+    "CUSTOMER_ID",
+    "AGE_GROUP",
+    "PIN_CODE",
+    "PRODUCT_SUBCLASS",
+    "PRODUCT_ID",
+    "AMOUNT",
+    "ASSET",
+    "SALES_PRICE",
+]
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    interactions: Interactions
+    user_ids: NDArray[Any]
+    item_ids: NDArray[Any]
+
+
+# Loading ------------------------------------------------------------------------------------------
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read Online Retail (.csv.gz) or Ta-Feng (.zip), or a folder holding one; told by header."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.name.endswith((".csv", ".csv.gz", ".zip")))
+        if not found:
+            raise FileNotFoundError(f"no .csv, .csv.gz or .zip data file in {path}")
+        path = found[0]
+    with _open_text(path) as stream:
+        rows = csv.reader(stream)
+        header = [column.strip().lstrip("\ufeff") for column in next(rows)]
+        if header == ONLINE_RETAIL_HEADER:
+            return _online_retail(rows)
+        if header == TA_FENG_HEADER:
+            return _ta_feng(rows)
+    raise ValueError(f"{path}: unknown data set (header {header[:4]}...)")
+
+
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[TextIO]:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            member = next(n for n in archive.namelist() if n.endswith(".csv"))
+            with archive.open(member) as raw:
+                yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    elif path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as stream:
+            yield stream
+    else:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            yield stream
+
+
+def _online_retail(rows: Iterator[list[str]]) -> Dataset:
+    """UCI Online Retail: drop guests, cancellations, non-positive lines and fee codes."""
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    baskets: list[str] = []
+    quantities: list[float] = []
+    parsed: dict[str, float] = {}
+    for invoice, code, _, quantity, when, price, customer, _country in rows:
+        if not customer or invoice.startswith("C") or code in NON_PRODUCT_CODES:
+            continue
+        qty = float(quantity)
+        if qty <= 0 or float(price) <= 0:
+            continue
+        if (day := parsed.get(when)) is None:
+            day = parsed[when] = _days(when)
+        users.append(customer)
+        items.append(code)
+        times.append(day)
+        baskets.append(invoice)
+        quantities.append(qty)
+    return _encode("online-retail", users, items, times, baskets, quantities)
+
+
+def _ta_feng(rows: Iterator[list[str]]) -> Dataset:
+    """Ta-Feng: one basket = one customer's purchases on one day (no order ids in the data)."""
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    quantities: list[float] = []
+    parsed: dict[str, float] = {}
+    for row in rows:
+        when, customer, product, amount = row[0], row[1], row[5], row[6]
+        if (day := parsed.get(when)) is None:
+            month, mday, year = (int(part) for part in when.split("/"))
+            day = parsed[when] = float(date(year, month, mday).toordinal() - _EPOCH)
+        users.append(customer)
+        items.append(product)
+        times.append(day)
+        quantities.append(float(amount))
+    return _encode("ta-feng", users, items, times, None, quantities)
+
+
+def _days(stamp: str) -> float:
+    """'YYYY-MM-DD HH:MM[:SS]' (the shop's local time, kept as is) to days since 1970-01-01."""
+    day, _, clock = stamp.partition(" ")
+    year, month, mday = (int(part) for part in day.split("-"))
+    parts = [int(part) for part in clock.split(":")] if clock else []
+    seconds = sum(value * unit for value, unit in zip(parts, (3600, 60, 1), strict=False))
+    return date(year, month, mday).toordinal() - _EPOCH + seconds / 86400.0
+
+
+def _encode(
+    name: str,
+    users: list[str],
+    items: list[str],
+    times: list[float],
+    baskets: list[str] | None,
+    quantities: list[float],
+) -> Dataset:
+    user_ids, user_index = np.unique(np.array(users), return_inverse=True)
+    item_ids, item_index = np.unique(np.array(items), return_inverse=True)
+    basket_index = None if baskets is None else np.unique(np.array(baskets), return_inverse=True)[1]
+    interactions = make_interactions(
+        user_index,
+        item_index,
+        times,
+        basket_index,
+        quantities,
+        n_users=user_ids.size,
+        n_items=item_ids.size,
+    )
+    return Dataset(name, interactions, user_ids, item_ids)
+
+
+# Split --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training lines (before `cutoff`) and each evaluated customer's purchases after it."""
+
+    train: Interactions
+    targets: sp.csr_matrix  # customers x products bought in [cutoff, end)
+    cutoff: float
+    end: float
+
+    def users(self, setting: str) -> IndexArray:
+        """Customers with history before the cutoff and at least one target in the setting."""
+        has_history = np.bincount(self.train.users, minlength=self.train.n_users) > 0
+        has_target = np.diff(self.relevant(setting).indptr) > 0
+        return np.flatnonzero(has_history & has_target).astype(np.int32)
+
+    def relevant(self, setting: str) -> sp.csr_matrix:
+        if setting == "all":
+            return self.targets
+        if setting == "new":
+            seen = user_items(self.train)
+            fresh = sp.csr_matrix(self.targets - self.targets.multiply(seen))
+            fresh.eliminate_zeros()
+            return fresh
+        raise ValueError(f"unknown setting {setting!r}")
+
+
+def temporal_split(interactions: Interactions, cutoff: float, end: float = math.inf) -> Split:
+    window = (interactions.times >= cutoff) & (interactions.times < end)
+    targets = sp.csr_matrix(
+        (
+            np.ones(int(window.sum()), dtype=np.float32),
+            (interactions.users[window], interactions.items[window]),
+        ),
+        shape=(interactions.n_users, interactions.n_items),
+    )
+    targets.data[:] = 1.0
+    targets.sort_indices()
+    return Split(before(interactions, cutoff), targets, cutoff, end)
+
+
+def evaluation_splits(
+    interactions: Interactions, test_fraction: float = TEST_FRACTION
+) -> tuple[Split, Split]:
+    """(validation, test). Validation uses only lines before the test cutoff."""
+    start, end = float(interactions.times.min()), float(interactions.times.max())
+    window = (end - start) * test_fraction
+    test_cutoff = end - window
+    history = before(interactions, test_cutoff)
+    validation = temporal_split(history, test_cutoff - window, test_cutoff)
+    return validation, temporal_split(interactions, test_cutoff)
+
+
+# Metrics ------------------------------------------------------------------------------------------
+
+
+def hits_at_k(recommended: NDArray[np.int64], relevant: sp.csr_matrix) -> NDArray[np.bool_]:
+    """hits[u, r] is True when the r-th product recommended to row u is relevant to row u."""
+    relevant = sp.csr_matrix(relevant)
+    relevant.sort_indices()
+    n_rows, n_items = relevant.shape
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(relevant.indptr))
+    wanted = rows * n_items + relevant.indices
+    keys = np.arange(n_rows, dtype=np.int64)[:, None] * n_items + recommended
+    return np.isin(keys, wanted) & (recommended >= 0)
+
+
+def _discounts(k: int) -> NDArray[np.float64]:
+    return 1.0 / np.log2(np.arange(2, k + 2))
+
+
+def precision_at_k(hits: NDArray[np.bool_]) -> NDArray[np.float64]:
+    return np.asarray(hits.sum(axis=1) / hits.shape[1], dtype=np.float64)
+
+
+def recall_at_k(hits: NDArray[np.bool_], n_relevant: NDArray[Any]) -> NDArray[np.float64]:
+    return np.asarray(hits.sum(axis=1) / np.maximum(n_relevant, 1), dtype=np.float64)
+
+
+def ndcg_at_k(hits: NDArray[np.bool_], n_relevant: NDArray[Any]) -> NDArray[np.float64]:
+    k = hits.shape[1]
+    discounts = _discounts(k)
+    ideal = np.cumsum(discounts)[np.clip(n_relevant, 1, k) - 1]
+    return np.asarray((hits * discounts).sum(axis=1) / ideal, dtype=np.float64)
+
+
+def average_precision_at_k(
+    hits: NDArray[np.bool_], n_relevant: NDArray[Any]
+) -> NDArray[np.float64]:
+    """AP@k = sum over hit ranks r of precision@r, divided by min(relevant, k)."""
+    k = hits.shape[1]
+    precision = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    return np.asarray((precision * hits).sum(axis=1) / np.clip(n_relevant, 1, k), dtype=np.float64)
+
+
+def ranking_metrics(
+    recommended: NDArray[np.int64], relevant: sp.csr_matrix, catalogue_size: int
+) -> dict[str, float]:
+    """Mean metrics over rows; `relevant` row u belongs to `recommended` row u."""
+    k = recommended.shape[1]
+    hits = hits_at_k(recommended, relevant)
+    n_relevant = np.diff(sp.csr_matrix(relevant).indptr)
+    shown = np.unique(recommended[recommended >= 0]).size
+    return {
+        f"ndcg@{k}": float(ndcg_at_k(hits, n_relevant).mean()),
+        f"precision@{k}": float(precision_at_k(hits).mean()),
+        f"recall@{k}": float(recall_at_k(hits, n_relevant).mean()),
+        f"map@{k}": float(average_precision_at_k(hits, n_relevant).mean()),
+        "coverage": shown / max(catalogue_size, 1),
+    }
+
+
+# Tuning and the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    algorithm: str
+    setting: str
+    params: dict[str, Any]
+    validation_ndcg: float
+    metrics: dict[str, float]
+    train_seconds: float
+    score_seconds: float
+    peak_mb: float
+
+
+@dataclass
+class Report:
+    dataset: str
+    lines: int
+    customers: int
+    products: int
+    cutoffs: dict[str, float]  # validation and test cutoffs, days since 1970-01-01
+    users: dict[str, int]  # customers evaluated on the test split, per setting
+    sampled: bool
+    production: str = ""
+    results: list[Result] = field(default_factory=list)
+
+    def result(self, algorithm: str, setting: str) -> Result:
+        return next(r for r in self.results if r.algorithm == algorithm and r.setting == setting)
+
+
+def _sample(users: IndexArray, limit: int | None, seed: int = 0) -> IndexArray:
+    if limit is None or users.size <= limit:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, limit, replace=False))
+
+
+def _score(
+    model: Recommender, split: Split, users: dict[str, IndexArray], k: int
+) -> dict[str, float]:
+    """NDCG@k per setting of a fitted model."""
+    out = {}
+    for setting, who in users.items():
+        recommended = model.recommend(who, k, exclude_seen=setting == "new")
+        relevant = sp.csr_matrix(split.relevant(setting)[who])
+        out[setting] = float(
+            ndcg_at_k(hits_at_k(recommended, relevant), np.diff(relevant.indptr)).mean()
+        )
+    return out
+
+
+def tune(
+    name: str,
+    validation: Split,
+    users: dict[str, IndexArray],
+    *,
+    k: int = K,
+    passes: int = 2,
+    on_fit: Callable[[int], None] | None = None,
+) -> dict[str, tuple[dict[str, Any], float]]:
+    """Best params per setting by validation NDCG: coordinate ascent over `search_space`.
+
+    One parameter moves at a time, from the defaults (the first values), for up to `passes`
+    rounds; each candidate is fitted once and scored in both settings.
+    """
+    factory = RECOMMENDERS[name]
+    space = factory.search_space
+    seen: dict[tuple[tuple[str, Any], ...], dict[str, float]] = {}
+
+    def evaluate(params: dict[str, Any]) -> dict[str, float]:
+        key = tuple(sorted(params.items()))
+        if key not in seen:
+            model = factory(**params).fit(validation.train)
+            seen[key] = _score(model, validation, users, k)
+            if on_fit is not None:
+                on_fit(len(seen))
+        return seen[key]
+
+    best: dict[str, tuple[dict[str, Any], float]] = {}
+    for setting in users:
+        current = {param: values[0] for param, values in space.items()}
+        score = evaluate(current)[setting]
+        for _ in range(passes):
+            moved = False
+            for param, values in space.items():
+                for value in values:
+                    candidate = {**current, param: value}
+                    candidate_score = evaluate(candidate)[setting]
+                    if candidate_score > score + 1e-9:
+                        current, score, moved = candidate, candidate_score, True
+            if not moved:
+                break
+        best[setting] = (current, score)
+    return best
+
+
+def evaluate(
+    dataset: Dataset,
+    algorithms: Sequence[str] | None = None,
+    *,
+    k: int = K,
+    limit_users: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Tune every algorithm on validation, fit on the full training period, score on test.
+
+    The production algorithm is the one with the best mean validation NDCG over both settings:
+    chosen without looking at the test period, per data set (per shop in production).
+    """
+    names = list(algorithms or RECOMMENDERS)
+    validation, test = evaluation_splits(dataset.interactions)
+    val_users = {s: _sample(validation.users(s), limit_users) for s in SETTINGS}
+    test_users = {s: _sample(test.users(s), limit_users) for s in SETTINGS}
+    catalogue = int((np.bincount(test.train.items, minlength=test.train.n_items) > 0).sum())
+    report = Report(
+        dataset=dataset.name,
+        lines=len(dataset.interactions),
+        customers=dataset.interactions.n_users,
+        products=dataset.interactions.n_items,
+        cutoffs={"validation": validation.cutoff, "test": test.cutoff},
+        users={s: int(test_users[s].size) for s in SETTINGS},
+        sampled=limit_users is not None and any(test.users(s).size > limit_users for s in SETTINGS),
+    )
+    total = 2 * len(names)
+    validation_ndcg: dict[str, float] = {}
+    for position, name in enumerate(names):
+        step = 2 * position
+
+        def on_fit(fits: int, name: str = name, step: int = step) -> None:
+            if progress is not None:
+                progress(step, total, f"{name}: tuning, {fits} fits")
+
+        if progress is not None:
+            progress(step, total, f"{name}: tuning")
+        best = tune(name, validation, val_users, k=k, on_fit=on_fit)
+        validation_ndcg[name] = float(np.mean([best[s][1] for s in SETTINGS]))
+        if progress is not None:
+            progress(step + 1, total, f"{name}: test")
+        fitted: dict[tuple[tuple[str, Any], ...], tuple[Recommender, float, float]] = {}
+        for setting in SETTINGS:
+            params, val_score = best[setting]
+            key = tuple(sorted(params.items()))
+            tracemalloc.start()
+            if key not in fitted:
+                began = time.perf_counter()
+                model = RECOMMENDERS[name](**params).fit(test.train)
+                fitted[key] = (model, time.perf_counter() - began, 0.0)
+            model, train_seconds, _ = fitted[key]
+            began = time.perf_counter()
+            recommended = model.recommend(test_users[setting], k, exclude_seen=setting == "new")
+            score_seconds = time.perf_counter() - began
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            fitted[key] = (model, train_seconds, max(peak / 2**20, fitted[key][2]))
+            relevant = sp.csr_matrix(test.relevant(setting)[test_users[setting]])
+            report.results.append(
+                Result(
+                    algorithm=name,
+                    setting=setting,
+                    params=params,
+                    validation_ndcg=val_score,
+                    metrics=ranking_metrics(recommended, relevant, catalogue),
+                    train_seconds=train_seconds,
+                    score_seconds=score_seconds,
+                    peak_mb=fitted[key][2],
+                )
+            )
+        if progress is not None:
+            progress(step + 2, total, f"{name}: done")
+    report.production = max(validation_ndcg, key=lambda n: validation_ndcg[n])
+    return report
+
+
+# Output -------------------------------------------------------------------------------------------
+
+
+def _day(days: float) -> str:
+    return date.fromordinal(_EPOCH + math.floor(days)).isoformat()
+
+
+def format_table(report: Report) -> str:
+    """The results as a fixed-width table; '*' marks the production algorithm."""
+    lines = [
+        f"{report.dataset}: {report.lines:,} order lines, {report.customers:,} customers, "
+        f"{report.products:,} products; validation from {_day(report.cutoffs['validation'])}, "
+        f"test from {_day(report.cutoffs['test'])}; customers evaluated: "
+        + ", ".join(f"{s} {n:,}" for s, n in report.users.items())
+        + (" (sampled with --limit-users)" if report.sampled else ""),
+        f"{'setting':<8}{'algorithm':<22}{'NDCG@10':>9}{'P@10':>8}{'R@10':>8}{'MAP@10':>8}"
+        f"{'cov':>7}{'train s':>9}{'score s':>9}{'peak MB':>9}{'val NDCG':>10}",
+    ]
+    for setting in SETTINGS:
+        for result in (r for r in report.results if r.setting == setting):
+            m = result.metrics
+            star = "*" if result.algorithm == report.production else " "
+            lines.append(
+                f"{setting:<8}{star + result.algorithm:<22}{m['ndcg@10']:>9.4f}"
+                f"{m['precision@10']:>8.4f}{m['recall@10']:>8.4f}{m['map@10']:>8.4f}"
+                f"{m['coverage']:>7.3f}{result.train_seconds:>9.1f}{result.score_seconds:>9.1f}"
+                f"{result.peak_mb:>9.0f}{result.validation_ndcg:>10.4f}"
+            )
+    lines.append(f"* production (best mean validation NDCG@10): {report.production}")
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """{"all": {algorithm: metrics, ..., "production": metrics + name}, "new": {...}}."""
+    out: dict[str, Any] = {}
+    for setting in SETTINGS:
+        row: dict[str, Any] = {}
+        for result in (r for r in report.results if r.setting == setting):
+            row[result.algorithm] = {
+                **{name: round(value, 6) for name, value in result.metrics.items()},
+                "train_seconds": round(result.train_seconds, 3),
+                "score_seconds": round(result.score_seconds, 3),
+                "peak_memory_mb": round(result.peak_mb, 1),
+                "validation_ndcg@10": round(result.validation_ndcg, 6),
+                "users": report.users[setting],
+                "params": result.params,
+            }
+        if report.production in row:
+            row["production"] = {**row[report.production], "algorithm": report.production}
+        out[setting] = row
+    return out

@@ -1,0 +1,351 @@
+"""Order history as arrays, the sparse matrices the recommenders share, and repurchase timing.
+
+Pure: numpy/scipy in, numpy/scipy out; no database, no Flask, so tests, the offline evaluation and
+the benchmark call these directly. Times are float days since the Unix epoch (UTC): intervals are
+plain subtractions, and "now" is `Interactions.as_of`. Everything stays sparse: a shop with 50k
+products must never need a dense products x products matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.int32]
+
+# Pairs (co-bought item pairs) computed per block in item_similarity: bounds its peak memory.
+BLOCK_PAIRS = 20_000_000
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """One shop's order lines: line n is customer `users[n]` buying `items[n]` in `baskets[n]`.
+
+    Customers and products are dense indices (0..n_users-1, 0..n_items-1); the caller keeps the
+    mapping to its own ids. `as_of` is the moment the model is trained for (the end of the history):
+    recency and "due to reorder" are measured from it.
+    """
+
+    users: IndexArray
+    items: IndexArray
+    times: FloatArray
+    baskets: NDArray[np.int64]
+    quantities: NDArray[np.float32]
+    n_users: int
+    n_items: int
+    as_of: float
+    # Segment (tier, RFM cell...) per customer, -1 for none: cold-start popularity per segment.
+    user_segments: NDArray[np.int32] | None = None
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+
+def make_interactions(
+    users: ArrayLike,
+    items: ArrayLike,
+    times: ArrayLike,
+    baskets: ArrayLike | None = None,
+    quantities: ArrayLike | None = None,
+    *,
+    n_users: int | None = None,
+    n_items: int | None = None,
+    as_of: float | None = None,
+    user_segments: ArrayLike | None = None,
+) -> Interactions:
+    """Check and pack order lines. Without `baskets`, one basket = one customer on one day."""
+    u = np.asarray(users, dtype=np.int32)
+    i = np.asarray(items, dtype=np.int32)
+    t = np.asarray(times, dtype=np.float64)
+    if not (u.shape == i.shape == t.shape) or u.ndim != 1:
+        raise ValueError("users, items and times must be 1-d arrays of the same length")
+    if baskets is None:
+        # The Ta-Feng convention (no order ids): a customer's purchases on one day are one basket.
+        day = np.floor(t).astype(np.int64)
+        day -= day.min() if day.size else 0
+        span = int(day.max()) + 1 if day.size else 1
+        b = np.unique(u.astype(np.int64) * span + day, return_inverse=True)[1]
+    else:
+        b = np.asarray(baskets, dtype=np.int64)
+    q = (
+        np.ones(u.size, dtype=np.float32)
+        if quantities is None
+        else np.asarray(quantities, dtype=np.float32)
+    )
+    nu = int(u.max()) + 1 if n_users is None and u.size else (n_users or 0)
+    ni = int(i.max()) + 1 if n_items is None and i.size else (n_items or 0)
+    if u.size and (u.min() < 0 or u.max() >= nu or i.min() < 0 or i.max() >= ni):
+        raise ValueError("user or item index out of range")
+    seg = None if user_segments is None else np.asarray(user_segments, dtype=np.int32)
+    if seg is not None and seg.size != nu:
+        raise ValueError("user_segments needs one entry per user")
+    end = float(t.max()) if as_of is None and t.size else float(as_of or 0.0)
+    return Interactions(u, i, t, b.reshape(-1), q, nu, ni, end, seg)
+
+
+def before(interactions: Interactions, cutoff: float) -> Interactions:
+    """The lines strictly before `cutoff`, trained as of the cutoff; same index spaces."""
+    keep = interactions.times < cutoff
+    return Interactions(
+        interactions.users[keep],
+        interactions.items[keep],
+        interactions.times[keep],
+        interactions.baskets[keep],
+        interactions.quantities[keep],
+        interactions.n_users,
+        interactions.n_items,
+        float(cutoff),
+        interactions.user_segments,
+    )
+
+
+@dataclass(frozen=True)
+class Baskets:
+    """Each basket once: which items it holds (binary), whose it is, and when."""
+
+    matrix: sp.csr_matrix
+    users: IndexArray
+    times: FloatArray
+
+
+def baskets_of(interactions: Interactions) -> Baskets:
+    ids, first, inverse = np.unique(interactions.baskets, return_index=True, return_inverse=True)
+    matrix = sp.csr_matrix(
+        (np.ones(len(interactions), dtype=np.float32), (inverse, interactions.items)),
+        shape=(ids.size, interactions.n_items),
+    )
+    matrix.data[:] = 1.0  # two lines of one product in one order are one purchase
+    return Baskets(matrix, interactions.users[first], interactions.times[first])
+
+
+def user_items(interactions: Interactions) -> sp.csr_matrix:
+    """Binary customers x products: who ever bought what."""
+    m = sp.csr_matrix(
+        (np.ones(len(interactions), dtype=np.float32), (interactions.users, interactions.items)),
+        shape=(interactions.n_users, interactions.n_items),
+    )
+    m.data[:] = 1.0
+    return m
+
+
+def decayed_history(
+    baskets: Baskets, n_users: int, as_of: float, half_life_days: float | None
+) -> sp.csr_matrix:
+    """Customers x products: the time-decayed share of each customer's baskets holding the product.
+
+    A basket bought `d` days before `as_of` weighs 0.5 ** (d / half_life_days); without a half-life
+    every basket weighs 1 and this is the plain personal purchase frequency. Dividing by the
+    customer's total basket weight keeps a loyal and a new customer on the same 0..1 scale.
+    """
+    n_baskets = baskets.users.size
+    if half_life_days is None:
+        weights = np.ones(n_baskets)
+    else:
+        weights = np.exp2(-np.maximum(as_of - baskets.times, 0.0) / half_life_days)
+    owner = sp.csr_matrix(
+        (weights.astype(np.float32), (baskets.users, np.arange(n_baskets))),
+        shape=(n_users, n_baskets),
+    )
+    history = sp.csr_matrix(owner @ baskets.matrix)
+    totals = np.bincount(baskets.users, weights=weights, minlength=n_users)
+    return row_scaled(history, 1.0 / np.maximum(totals, 1e-12))
+
+
+def row_scaled(matrix: sp.csr_matrix, factors: FloatArray) -> sp.csr_matrix:
+    out = matrix.copy()
+    out.data = (out.data * np.repeat(factors, np.diff(out.indptr))).astype(np.float32)
+    return out
+
+
+def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest entries of each row (ties: any of them)."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.eliminate_zeros()
+    lengths = np.diff(matrix.indptr)
+    if lengths.size == 0 or lengths.max() <= k:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    order = np.lexsort((-matrix.data, rows))  # grouped by row, largest first
+    rank = np.arange(order.size) - matrix.indptr[rows[order]]
+    keep = np.sort(order[rank < k])
+    return sp.csr_matrix(
+        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape
+    )
+
+
+def item_similarity(
+    user_item: sp.csr_matrix, *, neighbours: int, alpha: float = 0.5, pop_penalty: float = 0.0
+) -> sp.csr_matrix:
+    """Products x products: for each product, its `neighbours` most co-bought products.
+
+    s(i, j) = c(i, j) / (c(i) ** alpha * c(j) ** (1 - alpha) * c(j) ** pop_penalty), where c(i, j)
+    counts customers who bought both: alpha 0.5 is the cosine, 1 the conditional probability
+    P(j | i); pop_penalty > 0 demotes best sellers that co-occur with everything (RP3beta's beta).
+    The diagonal is dropped: buying again is the repeat component's job. Rows are computed and
+    pruned block by block, so memory follows the kept neighbours, not the full co-occurrence.
+    """
+    x = sp.csr_matrix(user_item, dtype=np.float32)
+    x.data[:] = 1.0
+    xt = sp.csr_matrix(x.T)
+    buyers = np.diff(xt.indptr).astype(np.float64)
+    basket_sizes = np.diff(x.indptr).astype(np.float64)
+    pairs = xt @ basket_sizes  # upper bound on the non-zeros of each row of the co-occurrence
+    safe = np.maximum(buyers, 1.0)
+    row_factor = safe**-alpha
+    col_factor = safe ** -(1.0 - alpha + pop_penalty)
+    blocks: list[sp.csr_matrix] = []
+    n_items = x.shape[1]
+    start = 0
+    cumulative = np.cumsum(pairs)
+    while start < n_items:
+        done = cumulative[start - 1] if start else 0.0
+        stop = int(np.searchsorted(cumulative, done + BLOCK_PAIRS, side="right"))
+        stop = min(max(stop, start + 1), n_items)
+        block = sp.csr_matrix(xt[start:stop] @ x)
+        rows = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+        block.data = (
+            block.data * row_factor[rows] * col_factor[block.indices] * (block.indices != rows)
+        ).astype(np.float32)
+        blocks.append(top_k_per_row(block, neighbours))
+        start = stop
+    if not blocks:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    return sp.csr_matrix(sp.vstack(blocks, format="csr"))
+
+
+def popularity(interactions: Interactions, window_days: float | None) -> FloatArray:
+    """Baskets holding each product in the last `window_days` before `as_of` (None: all time).
+
+    Counted per order, not per unit: one wholesaler buying 500 units is not 500 fans.
+    """
+    keep = (
+        np.ones(len(interactions), dtype=bool)
+        if window_days is None
+        else interactions.times >= interactions.as_of - window_days
+    )
+    pairs = np.unique(interactions.baskets[keep] * interactions.n_items + interactions.items[keep])
+    return np.bincount(pairs % interactions.n_items, minlength=interactions.n_items).astype(
+        np.float64
+    )
+
+
+@dataclass(frozen=True)
+class ReorderSchedule:
+    """When each customer should run out of each product they buy again; sorted by `due_at`.
+
+    One row per (customer, product) with a known cycle. Products nobody ever bought twice have no
+    row: they are not consumables, and "time to reorder" would be noise.
+    """
+
+    users: IndexArray
+    items: IndexArray
+    last_at: FloatArray
+    cycle_days: FloatArray
+    due_at: FloatArray
+    purchases: IndexArray  # purchase occasions of this customer for this product
+    repeat_share: FloatArray  # share of the product's buyers who bought it again
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+
+def reorder_schedule(
+    interactions: Interactions, *, prior_weight: float = 2.0, use_quantities: bool = True
+) -> ReorderSchedule:
+    """Predict each customer's next purchase of each repeat product.
+
+    The cycle is the customer's own (days between purchase occasions), shrunk towards the
+    product's typical cycle with `prior_weight` pseudo-intervals, so a one-time buyer gets the
+    product's cycle and a regular gets their own. With `use_quantities`, days are counted per unit
+    bought (two bags last twice as long as one), and the next cycle scales with the last quantity.
+    Purchases of one product on one day are one occasion.
+    """
+    n_items = interactions.n_items
+    empty_i = np.zeros(0, dtype=np.int32)
+    empty_f = np.zeros(0)
+    if len(interactions) == 0:
+        return ReorderSchedule(empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
+    order = np.lexsort((interactions.times, interactions.items, interactions.users))
+    u = interactions.users[order]
+    i = interactions.items[order]
+    t = interactions.times[order]
+    q = np.maximum(interactions.quantities[order].astype(np.float64), 1.0)
+    day = np.floor(t)
+    new_occasion = np.ones(u.size, dtype=bool)
+    new_occasion[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1]) | (day[1:] != day[:-1])
+    occasion = np.cumsum(new_occasion) - 1
+    occ_u, occ_i, occ_t = u[new_occasion], i[new_occasion], t[new_occasion]
+    occ_q = np.bincount(occasion, weights=q)
+
+    new_pair = np.ones(occ_u.size, dtype=bool)
+    new_pair[1:] = (occ_u[1:] != occ_u[:-1]) | (occ_i[1:] != occ_i[:-1])
+    pair = np.cumsum(new_pair) - 1
+    n_pairs = int(pair[-1]) + 1
+    # Interval k runs from occasion k to k+1 of the same pair; its quantity is the one bought at k.
+    same = ~new_pair[1:]
+    gaps = (occ_t[1:] - occ_t[:-1])[same]
+    gap_units = occ_q[:-1][same]
+    gap_pair = pair[1:][same]
+    pair_gaps = np.bincount(gap_pair, weights=gaps, minlength=n_pairs)
+    pair_units = np.bincount(gap_pair, weights=gap_units, minlength=n_pairs)
+    pair_count = np.bincount(pair, minlength=n_pairs)
+    pair_u, pair_i = occ_u[new_pair], occ_i[new_pair]
+    last = np.r_[np.flatnonzero(new_pair)[1:], occ_u.size] - 1
+    last_at, last_q = occ_t[last], occ_q[last]
+
+    gap_item = occ_i[1:][same]
+    item_gaps = np.bincount(gap_item, weights=gaps, minlength=n_items)
+    item_units = np.bincount(gap_item, weights=gap_units, minlength=n_items)
+    item_intervals = np.bincount(gap_item, minlength=n_items).astype(np.float64)
+    buyers = np.bincount(pair_i, minlength=n_items).astype(np.float64)
+    repeaters = np.bincount(pair_i[pair_count > 1], minlength=n_items).astype(np.float64)
+    known = item_intervals[pair_i] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        item_cycle = item_gaps / item_intervals  # days per purchase
+        item_units_per_gap = item_units / item_intervals
+        prior_days = prior_weight * item_cycle[pair_i]
+        if use_quantities:
+            days_per_unit = (pair_gaps + prior_days) / (
+                pair_units + prior_weight * item_units_per_gap[pair_i]
+            )
+            cycle = last_q * days_per_unit
+        else:
+            cycle = (pair_gaps + prior_days) / (pair_count - 1 + prior_weight)
+    cycle = np.maximum(cycle, 1.0)  # bought again the same day is one occasion, not a 0-day cycle
+    sel = np.flatnonzero(known)
+    due = last_at[sel] + cycle[sel]
+    by_due = sel[np.argsort(due, kind="stable")]
+    return ReorderSchedule(
+        pair_u[by_due].astype(np.int32),
+        pair_i[by_due].astype(np.int32),
+        last_at[by_due],
+        cycle[by_due],
+        last_at[by_due] + cycle[by_due],
+        pair_count[by_due].astype(np.int32),
+        (repeaters / np.maximum(buyers, 1.0))[pair_i[by_due]],
+    )
+
+
+def due_between(schedule: ReorderSchedule, start: float, end: float) -> NDArray[np.intp]:
+    """Rows of the schedule falling due in [start, end): a binary search, nobody is scored."""
+    lo = int(np.searchsorted(schedule.due_at, start, side="left"))
+    hi = int(np.searchsorted(schedule.due_at, end, side="left"))
+    return np.arange(lo, max(lo, hi))
+
+
+def cycle_progress(
+    schedule: ReorderSchedule, as_of: float, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Customers x products: how far through its cycle each repeat product is at `as_of`, minus 1.
+
+    0 means due (or overdue), -1 means just bought; pairs without a known cycle are 0 (no
+    evidence either way). Stored as "minus 1" so the matrix stays sparse.
+    """
+    progress = np.clip((as_of - schedule.last_at) / schedule.cycle_days, 0.0, 1.0) - 1.0
+    return sp.csr_matrix(
+        (progress.astype(np.float32), (schedule.users, schedule.items)), shape=shape
+    )
