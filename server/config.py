@@ -50,7 +50,6 @@ def load(environ: Mapping[str, str]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(values["DATABASE_URL"] or ""),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MIGRATIONS_DIR": PROJECT_ROOT / "migrations",
-        "JSON_SORT_KEYS": False,
     }
 
 
