@@ -12,6 +12,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.commerce.models",
     "server.line.models",
     "server.ingest.models",
+    "server.shopify.models",
 )
 
 

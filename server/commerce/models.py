@@ -28,6 +28,12 @@ class Customer(ShopScoped, TimestampMixin, Model):
     # customers/redact erases the personal fields above and sets this; the row stays so that
     # anonymous aggregates (order counts, revenue) keep adding up.
     redacted_at: Mapped[datetime | None]
+    # Deleted in Shopify (customers/delete); kept for the order history until customers/redact.
+    deleted_at: Mapped[datetime | None]
+    # When the customer first carried one of the shop's subscriber tags, and when the last one
+    # was removed (subscriptions.py derives subscriber status from these and other sources).
+    subscription_tag_since: Mapped[datetime | None]
+    subscription_tag_ended_at: Mapped[datetime | None]
 
     orders: Mapped[list[Order]] = relationship(back_populates="customer", lazy="raise_on_sql")
 
@@ -164,3 +170,28 @@ class OrderLine(ShopScoped, Model):
     selling_plan_name: Mapped[str | None] = mapped_column(String(255))
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class SubscriptionContract(ShopScoped, TimestampMixin, Model):
+    """A Shopify subscription contract seen through subscription_contracts/* webhooks or the API.
+
+    Shopify sends these only for contracts the app itself owns, so for most shops (another app
+    sells the subscriptions) there are none and subscriber status comes from tags and
+    selling-plan orders instead.
+    """
+
+    __tablename__ = "subscription_contracts"
+    __table_args__ = (UniqueConstraint("shop_id", "shopify_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopify_id: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))  # active paused cancelled expired failed
+    shopify_created_at: Mapped[datetime | None]
+    # Out-of-order webhooks: the newer Shopify updated_at wins.
+    shopify_updated_at: Mapped[datetime | None]
+    # When the contract was seen leaving the active/paused states.
+    ended_at: Mapped[datetime | None]
+    next_billing_date: Mapped[datetime | None]

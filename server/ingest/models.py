@@ -24,6 +24,9 @@ class WebhookEvent(Model):
     shop_id: Mapped[int | None] = mapped_column(
         ForeignKey("shops.id", ondelete="CASCADE"), index=True
     )
+    # Shopify: X-Shopify-Event-Id, the same across the deliveries one event causes (several
+    # subscriptions, retries); kept to correlate, never to dedupe (Webhook-Id does that).
+    correlation_id: Mapped[str | None] = mapped_column(String(128))
     topic: Mapped[str] = mapped_column(String(128))
     api_version: Mapped[str | None] = mapped_column(String(32))
     triggered_at: Mapped[datetime | None]

@@ -29,6 +29,7 @@ def record_event(
     shop_id: int | None,
     api_version: str | None = None,
     triggered_at: datetime | None = None,
+    correlation_id: str | None = None,
 ) -> WebhookEvent | None:
     """Store an event once. Returns None when (source, event_id) was stored before: a redelivery."""
     if _find(source, event_id) is not None:
@@ -41,6 +42,7 @@ def record_event(
         shop_id=shop_id,
         api_version=api_version,
         triggered_at=triggered_at,
+        correlation_id=correlation_id,
     )
     try:
         with db.session.begin_nested():  # a concurrent duplicate loses here, not at commit

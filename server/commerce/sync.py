@@ -1,0 +1,400 @@
+"""Writing Shopify's products, customers and orders into Kizuna's tables.
+
+Webhooks (REST-shaped payloads) and the bulk backfill (GraphQL JSONL) are translated into the
+plain records below by server/shopify (payloads.py, backfill.py); these functions upsert them in
+batches, so one webhook and fifty thousand backfilled orders take the same path.
+
+Rules:
+- rows are keyed by (shop, Shopify id); a batch costs a few queries, not one per record;
+- out-of-order delivery: a record older than the stored one (`updated_at`) changes nothing, so a
+  stale retry of orders/updated never undoes a newer orders/cancelled; an equal one re-applies
+  (idempotent);
+- refunds are a map of refund id → amount, so refunds/create and the order's own `refunds` list
+  can arrive in any order and any number of times without double counting;
+- a customer erased by customers/redact stays erased: later payloads do not refill personal fields.
+Functions flush; the caller (a task or a CLI command) commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import delete, select
+
+from server.db import db
+from server.shops.models import Shop
+
+from .models import Customer, Order, OrderLine, Product, ProductVariant, SubscriptionContract
+from .subscriptions import mark_tags
+
+
+@dataclass
+class CustomerData:
+    shopify_id: int
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    tags: list[str] = field(default_factory=list)
+    locale: str | None = None
+    accepts_marketing: bool = False
+    state: str = "enabled"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    complete: bool = True  # False: only the id is known (a bulk order line's customer { id })
+
+
+@dataclass
+class VariantData:
+    shopify_id: int
+    title: str = ""
+    sku: str | None = None
+    position: int = 1
+    price: int = 0
+    compare_at_price: int | None = None
+    inventory_quantity: int | None = None
+    available: bool = True
+
+
+@dataclass
+class ProductData:
+    shopify_id: int
+    title: str
+    handle: str = ""
+    product_type: str = ""
+    vendor: str = ""
+    tags: list[str] = field(default_factory=list)
+    status: str = "active"
+    image_url: str | None = None
+    description: str = ""
+    subscribable: bool | None = None  # None: the source does not say (REST payloads)
+    updated_at: datetime | None = None
+    variants: list[VariantData] = field(default_factory=list)
+
+
+@dataclass
+class LineData:
+    shopify_id: int
+    product_shopify_id: int | None
+    variant_shopify_id: int | None
+    title: str = ""
+    variant_title: str | None = None
+    sku: str | None = None
+    quantity: int = 1
+    price: int = 0
+    total_discount: int = 0
+    selling_plan_id: int | None = None
+    selling_plan_name: str | None = None
+
+
+@dataclass
+class OrderData:
+    shopify_id: int
+    processed_at: datetime
+    name: str = ""
+    email: str | None = None
+    currency: str = "JPY"
+    subtotal_price: int = 0
+    total_discounts: int = 0
+    total_price: int = 0
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    discount_codes: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    source_name: str | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    updated_at: datetime | None = None
+    customer: CustomerData | None = None
+    lines: list[LineData] = field(default_factory=list)
+    refunds: dict[str, int] | None = None  # None: the source does not list refunds
+
+
+@dataclass
+class ContractData:
+    shopify_id: int
+    status: str
+    customer_shopify_id: int | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    next_billing_date: datetime | None = None
+
+
+def is_stale(stored: datetime | None, incoming: datetime | None) -> bool:
+    return stored is not None and incoming is not None and incoming < stored
+
+
+# -- customers -------------------------------------------------------------------------------
+
+
+def upsert_customers(
+    shop: Shop, records: Sequence[CustomerData], *, now: datetime
+) -> dict[int, Customer]:
+    """Insert or update customers; returns them by Shopify id (stale records change nothing)."""
+    known = _by_shopify_id(Customer, shop, [r.shopify_id for r in records])
+    for record in records:
+        customer = known.get(record.shopify_id)
+        if customer is None:
+            customer = Customer(shop_id=shop.id, shopify_id=record.shopify_id)
+            db.session.add(customer)
+            known[record.shopify_id] = customer
+        elif not record.complete or is_stale(customer.shopify_updated_at, record.updated_at):
+            continue
+        if not record.complete:
+            continue
+        if customer.redacted_at is None:
+            customer.email = record.email
+            customer.first_name = record.first_name
+            customer.last_name = record.last_name
+            customer.phone = record.phone
+        customer.tags = list(record.tags)
+        customer.locale = record.locale
+        customer.accepts_marketing = record.accepts_marketing
+        customer.state = record.state
+        customer.shopify_created_at = record.created_at or customer.shopify_created_at
+        customer.shopify_updated_at = record.updated_at or customer.shopify_updated_at
+        mark_tags(shop, customer, now=now)
+    db.session.flush()
+    return known
+
+
+def mark_customer_deleted(shop: Shop, shopify_id: int, *, now: datetime) -> Customer | None:
+    customer = _by_shopify_id(Customer, shop, [shopify_id]).get(shopify_id)
+    if customer is not None and customer.deleted_at is None:
+        customer.deleted_at = now
+    return customer
+
+
+# -- products ----------------------------------------------------------------------------------
+
+
+def upsert_products(shop: Shop, records: Sequence[ProductData]) -> dict[int, Product]:
+    known = _by_shopify_id(Product, shop, [r.shopify_id for r in records])
+    variants = _by_shopify_id(
+        ProductVariant, shop, [v.shopify_id for r in records for v in r.variants]
+    )
+    for record in records:
+        product = known.get(record.shopify_id)
+        if product is None:
+            product = Product(shop_id=shop.id, shopify_id=record.shopify_id, title=record.title)
+            db.session.add(product)
+            known[record.shopify_id] = product
+        elif is_stale(product.shopify_updated_at, record.updated_at):
+            continue
+        product.title = record.title
+        product.handle = record.handle
+        product.product_type = record.product_type
+        product.vendor = record.vendor
+        product.tags = list(record.tags)
+        product.status = record.status
+        product.image_url = record.image_url
+        product.description = record.description
+        if record.subscribable is not None:
+            product.subscribable = record.subscribable
+        product.shopify_updated_at = record.updated_at or product.shopify_updated_at
+        product.deleted_at = None
+        db.session.flush()  # the product id, for new variants
+        for v in record.variants:
+            variant = variants.get(v.shopify_id)
+            if variant is None:
+                variant = ProductVariant(
+                    shop_id=shop.id, shopify_id=v.shopify_id, product_id=product.id, price=v.price
+                )
+                db.session.add(variant)
+                variants[v.shopify_id] = variant
+            variant.product_id = product.id
+            variant.title = v.title
+            variant.sku = v.sku
+            variant.position = v.position
+            variant.price = v.price
+            variant.compare_at_price = v.compare_at_price
+            variant.inventory_quantity = v.inventory_quantity
+            variant.available = v.available
+    db.session.flush()
+    return known
+
+
+def mark_product_deleted(shop: Shop, shopify_id: int, *, now: datetime) -> None:
+    product = _by_shopify_id(Product, shop, [shopify_id]).get(shopify_id)
+    if product is not None and product.deleted_at is None:
+        product.deleted_at = now
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+
+def upsert_orders(
+    shop: Shop, records: Sequence[OrderData], *, now: datetime
+) -> tuple[list[Order], list[Order]]:
+    """Insert or update orders with their lines and customers.
+
+    Returns (applied, skipped_as_stale): only applied orders changed.
+    """
+    customers = upsert_customers(shop, [r.customer for r in records if r.customer], now=now)
+    known = _by_shopify_id(Order, shop, [r.shopify_id for r in records])
+    product_ids = _ids_by_shopify_id(
+        Product, shop, [ln.product_shopify_id for r in records for ln in r.lines]
+    )
+    variant_ids = _ids_by_shopify_id(
+        ProductVariant, shop, [ln.variant_shopify_id for r in records for ln in r.lines]
+    )
+    applied: list[Order] = []
+    stale: list[Order] = []
+    for record in records:
+        order = known.get(record.shopify_id)
+        if order is None:
+            order = Order(shop_id=shop.id, shopify_id=record.shopify_id, lines=[])
+            db.session.add(order)
+            known[record.shopify_id] = order
+        elif is_stale(order.shopify_updated_at, record.updated_at):
+            stale.append(order)
+            continue
+        customer = customers.get(record.customer.shopify_id) if record.customer else None
+        order.customer_id = customer.id if customer is not None else None
+        order.name = record.name
+        order.email = record.email if customer is None or customer.redacted_at is None else None
+        order.currency = record.currency
+        order.subtotal_price = record.subtotal_price
+        order.total_discounts = record.total_discounts
+        order.total_price = record.total_price
+        order.financial_status = record.financial_status
+        order.fulfillment_status = record.fulfillment_status
+        order.discount_codes = list(record.discount_codes)
+        order.tags = list(record.tags)
+        order.source_name = record.source_name
+        order.processed_at = record.processed_at
+        order.cancelled_at = record.cancelled_at
+        order.cancel_reason = record.cancel_reason
+        order.shopify_updated_at = record.updated_at or order.shopify_updated_at
+        if record.refunds is not None:
+            _set_refunds(order, dict(record.refunds))
+        _replace_lines(shop, order, record.lines, product_ids, variant_ids)
+        order.is_subscription = any(line.selling_plan_id for line in record.lines)
+        applied.append(order)
+    db.session.flush()
+    return applied, stale
+
+
+def add_refund(order: Order, refund_id: int, amount: int) -> bool:
+    """Record one refund (refunds/create). Returns False when it was already recorded."""
+    refunds = dict((order.extra or {}).get("refunds", {}))
+    if str(refund_id) in refunds:
+        return False
+    refunds[str(refund_id)] = amount
+    _set_refunds(order, refunds)
+    return True
+
+
+def find_order(shop: Shop, shopify_id: int) -> Order | None:
+    return _by_shopify_id(Order, shop, [shopify_id]).get(shopify_id)
+
+
+def delete_order(shop: Shop, shopify_id: int) -> bool:
+    result = db.session.execute(
+        delete(Order).where(Order.shop_id == shop.id, Order.shopify_id == shopify_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _set_refunds(order: Order, refunds: dict[str, int]) -> None:
+    order.extra = {**(order.extra or {}), "refunds": refunds}
+    order.total_refunded = sum(refunds.values())
+
+
+def _replace_lines(
+    shop: Shop,
+    order: Order,
+    lines: Sequence[LineData],
+    product_ids: dict[int, int],
+    variant_ids: dict[int, int],
+) -> None:
+    existing = {line.shopify_id: line for line in order.lines}
+    keep = []
+    for data in lines:
+        line = existing.pop(data.shopify_id, None) or OrderLine(
+            shop_id=shop.id, shopify_id=data.shopify_id
+        )
+        line.product_id = product_ids.get(data.product_shopify_id or 0)
+        line.variant_id = variant_ids.get(data.variant_shopify_id or 0)
+        line.title = data.title
+        line.variant_title = data.variant_title
+        line.sku = data.sku
+        line.quantity = data.quantity
+        line.price = data.price
+        line.total_discount = data.total_discount
+        line.selling_plan_id = data.selling_plan_id
+        line.selling_plan_name = data.selling_plan_name
+        keep.append(line)
+    order.lines = keep  # delete-orphan removes lines Shopify no longer lists
+
+
+# -- subscription contracts ----------------------------------------------------------------------
+
+
+def upsert_contract(shop: Shop, record: ContractData, *, now: datetime) -> SubscriptionContract:
+    contract = _by_shopify_id(SubscriptionContract, shop, [record.shopify_id]).get(
+        record.shopify_id
+    )
+    if contract is None:
+        contract = SubscriptionContract(
+            shop_id=shop.id, shopify_id=record.shopify_id, status=record.status
+        )
+        db.session.add(contract)
+    elif is_stale(contract.shopify_updated_at, record.updated_at):
+        return contract
+    if record.customer_shopify_id is not None:
+        customer = upsert_customers(
+            shop, [CustomerData(record.customer_shopify_id, complete=False)], now=now
+        )[record.customer_shopify_id]
+        contract.customer_id = customer.id
+    was_live = contract.status in ("active", "paused") and contract.id is not None
+    contract.status = record.status
+    contract.shopify_created_at = record.created_at or contract.shopify_created_at
+    contract.shopify_updated_at = record.updated_at or contract.shopify_updated_at
+    contract.next_billing_date = record.next_billing_date
+    if record.status in ("active", "paused"):
+        contract.ended_at = None
+    elif contract.ended_at is None or was_live:
+        contract.ended_at = record.updated_at or now
+    db.session.flush()
+    return contract
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+M = TypeVar("M", Customer, Product, ProductVariant, Order, SubscriptionContract)
+
+
+def _by_shopify_id(model: type[M], shop: Shop, ids: Iterable[int | None]) -> dict[int, M]:
+    wanted = sorted({i for i in ids if i})
+    found: dict[int, M] = {}
+    for chunk in _chunks(wanted, 500):
+        for row in db.session.scalars(
+            select(model).where(model.shop_id == shop.id, model.shopify_id.in_(chunk))
+        ):
+            found[row.shopify_id] = row
+    return found
+
+
+def _ids_by_shopify_id(
+    model: type[Product] | type[ProductVariant], shop: Shop, ids: Iterable[int | None]
+) -> dict[int, int]:
+    wanted = sorted({i for i in ids if i})
+    found: dict[int, int] = {}
+    for chunk in _chunks(wanted, 500):
+        for shopify_id, row_id in db.session.execute(
+            select(model.shopify_id, model.id).where(
+                model.shop_id == shop.id, model.shopify_id.in_(chunk)
+            )
+        ):
+            found[shopify_id] = row_id
+    return found
+
+
+def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,1 @@
+"""Stand-ins for the outside platforms at their HTTP boundary (pytest-httpserver)."""
