@@ -36,7 +36,7 @@ R = TypeVar("R")
 
 # Every module that declares tasks. The worker imports them all before it starts (huey finds
 # tasks by registration); tests/test_jobs.py checks this list against server/*/tasks.py.
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("server.line.tasks",)
 
 _PENDING = "kizuna_pending_tasks"
 

@@ -13,6 +13,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.line.models",
     "server.ingest.models",
     "server.shopify.models",
+    "server.inbox.models",
+    "server.linking.models",
 )
 
 

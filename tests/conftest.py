@@ -27,6 +27,7 @@ from server import create_app
 from server.db import db, utcnow
 from server.shopify import session_token
 from server.shops.models import Shop
+from tests.fakes.line_api import _line_server, line_api  # noqa: F401 - fixtures for all
 from tests.fakes.shopify_api import _shopify_server, shopify_api  # noqa: F401 - fixtures for all
 
 API_KEY = "test-api-key"

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.commerce.models import Customer
 from server.crypto import EncryptedString
-from server.db import Model, ShopScoped, TimestampMixin
+from server.db import Model, ShopScoped, TimestampMixin, utcnow
 
 
 class LineUser(ShopScoped, TimestampMixin, Model):
@@ -33,6 +35,8 @@ class LineUser(ShopScoped, TimestampMixin, Model):
     blocked_at: Mapped[datetime | None]
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     linked_at: Mapped[datetime | None]
+    # The LINE rich menu currently linked to this user (None: the channel default shows).
+    rich_menu_id: Mapped[str | None] = mapped_column(String(64))
 
     customer: Mapped[Customer | None] = relationship(lazy="joined")
 
@@ -68,7 +72,127 @@ class LineChannel(ShopScoped, TimestampMixin, Model):
     login_channel_secret: Mapped[str | None] = mapped_column(EncryptedString())
     liff_id: Mapped[str | None] = mapped_column(String(64), index=True)
     webhook_verified_at: Mapped[datetime | None]
+    # During a secret rotation the webhook also accepts the previous secret until this time.
+    previous_channel_secret: Mapped[str | None] = mapped_column(EncryptedString())
+    previous_secret_expires_at: Mapped[datetime | None]
+    # Issued from channel id + secret (short-lived, 30 days) rather than pasted (long-lived).
+    access_token_issued: Mapped[bool] = mapped_column(default=False)
+
+    # Delivery rules for promotional messages (transactional ones are exempt).
+    quiet_hours_start: Mapped[str] = mapped_column(String(5), default="21:00")  # shop time zone
+    quiet_hours_end: Mapped[str] = mapped_column(String(5), default="09:00")
+    frequency_cap: Mapped[int] = mapped_column(default=2)  # per friend per window; 0 = no cap
+    frequency_cap_days: Mapped[int] = mapped_column(default=7)
+    # Link incentive in points, granted once per customer ever (see linking.services).
+    link_incentive_points: Mapped[int] = mapped_column(default=0)
+
+    # The monthly message quota as last read from LINE (None = no limit), and the usage since.
+    quota_limit: Mapped[int | None]
+    quota_used: Mapped[int | None]
+    quota_checked_at: Mapped[datetime | None]
 
     @property
     def messaging_configured(self) -> bool:
         return bool(self.channel_id and self.channel_secret and self.channel_access_token)
+
+    @property
+    def login_configured(self) -> bool:
+        return bool(self.login_channel_id and self.login_channel_secret)
+
+
+class DeliveryKind(StrEnum):
+    TRANSACTIONAL = "transactional"  # replies, link confirmations: exempt from caps and quiet hours
+    PROMOTIONAL = "promotional"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting until due_at (scheduled, deferred, or backing off)
+    SENDING = "sending"  # claimed by a sender; the claim expires if that worker dies
+    SENT = "sent"  # accepted by LINE (200, or 409 for a retry key already accepted)
+    FAILED = "failed"  # rejected by LINE (4xx) or out of attempts; `error` says why
+    HELD = "held"  # would exceed the monthly quota; waits for room or the merchant
+    CANCELLED = "cancelled"  # the friend blocked the account, or the merchant cancelled
+    OUTBOX = "outbox"  # LINE_DELIVERY=outbox: recorded instead of sent
+
+
+class DeliveryContent(ShopScoped, Model):
+    """The message objects of one send; shared by every Delivery of a deliver_many call."""
+
+    __tablename__ = "line_delivery_contents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    messages: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(ShopScoped, Model):
+    """One recipient's share of an outgoing LINE send (1-5 message objects).
+
+    `retry_key` is the X-Line-Retry-Key: persisted before the first attempt and reused by every
+    retry, so LINE never delivers twice; the rows of one multicast request share it. `api` is
+    fixed at the first attempt (a retry must repeat the identical request).
+    """
+
+    __tablename__ = "line_deliveries"
+    __table_args__ = (
+        Index("ix_line_deliveries_status_due_at", "status", "due_at"),
+        Index("ix_line_deliveries_cap", "shop_id", "line_user_id", "kind", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_user_id: Mapped[int] = mapped_column(
+        ForeignKey("line_users.id", ondelete="CASCADE"), index=True
+    )
+    to: Mapped[str] = mapped_column(String(64))  # the LINE user id
+    content_id: Mapped[int] = mapped_column(
+        ForeignKey("line_delivery_contents.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    due_at: Mapped[datetime]
+    reply_token: Mapped[str | None] = mapped_column(String(255))
+    reply_token_expires_at: Mapped[datetime | None]
+    retry_key: Mapped[str] = mapped_column(String(36), index=True)
+    api: Mapped[str | None] = mapped_column(String(16))  # reply | push | multicast | outbox
+    attempts: Mapped[int] = mapped_column(default=0)
+    claim: Mapped[str | None] = mapped_column(String(32), index=True)
+    claimed_at: Mapped[datetime | None]
+    deferred_reason: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    line_request_id: Mapped[str | None] = mapped_column(String(64))
+    accepted_request_id: Mapped[str | None] = mapped_column(String(64))
+    sent_message_ids: Mapped[list[Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    content: Mapped[DeliveryContent] = relationship(lazy="joined")
+
+    @property
+    def messages(self) -> list[Any]:
+        return self.content.messages
+
+
+class RichMenuState(StrEnum):
+    UNLINKED = "unlinked"
+    LINKED = "linked"
+    SUBSCRIBER = "subscriber"
+
+
+class RichMenu(ShopScoped, TimestampMixin, Model):
+    """The shop's rich menu for one friend state. `image` None = the bundled default image.
+
+    LINE cannot replace a rich menu's image, so a new image means a new LINE rich menu:
+    `line_rich_menu_id` changes and the friends in that state are re-linked.
+    """
+
+    __tablename__ = "line_rich_menus"
+    __table_args__ = (UniqueConstraint("shop_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    image_content_type: Mapped[str | None] = mapped_column(String(32))
+    line_rich_menu_id: Mapped[str | None] = mapped_column(String(64))
+    synced_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

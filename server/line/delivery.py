@@ -1,0 +1,934 @@
+"""THE delivery pipeline: every outgoing LINE message goes through `deliver` or `deliver_many`.
+
+What it guarantees:
+- One `Delivery` row per recipient, stored before anything is sent, with a stable retry key
+  (UUID) sent as `X-Line-Retry-Key`: a retry after a timeout or a 5xx repeats the identical
+  request with the same key, and LINE answers 409 instead of delivering twice; 409 = sent.
+- 429 (rate limit) and 5xx back off exponentially with jitter; other 4xx fail with LINE's
+  error recorded on the row; "monthly limit" 429s and sends beyond the quota are held.
+- The reply API first while a reply token is fresh (free), push otherwise; identical content to
+  several friends goes out as multicast, 500 recipients per request.
+- Promotional messages obey the shop's quiet hours (deferred to their end, not dropped) and
+  frequency cap (deferred until the friend is under it); transactional ones are exempt.
+- `LINE_DELIVERY=outbox` (the default while no channel is configured) records instead of
+  sending; the admin lists the outbox.
+
+Callers (features) only create rows: `deliver` / `deliver_many` flush and queue sending for
+after the caller's commit. The `send_*` functions run in tasks and own their transactions:
+they commit the claim and the retry key before any request leaves, and the results after.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from server.db import db, is_postgresql
+from server.errors import Invalid, NotFound
+from server.jobs import enqueue_after_commit
+from server.shops.models import Shop
+
+from . import client
+from . import messages as line_messages
+from .client import SendResult, Target
+from .models import (
+    Delivery,
+    DeliveryContent,
+    DeliveryKind,
+    DeliveryStatus,
+    LineChannel,
+    LineUser,
+)
+
+log = logging.getLogger(__name__)
+
+SEND_THREADS = 48  # concurrent requests per sending process (LINE allows 2,000 pushes/s)
+CLAIM_BATCH = 5000  # rows claimed at once; a multiple of the multicast size
+CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
+MAX_ATTEMPTS = 10
+INLINE_ATTEMPTS = 3  # tries inside one dispatch before the row is rescheduled
+REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE: use within one minute of the webhook
+QUOTA_TTL = timedelta(minutes=10)
+DEFAULT_QUIET_HOURS = ("21:00", "09:00")
+DEFAULT_CAP = (2, 7)  # at most 2 promotional deliveries per friend per 7 days
+# The console's verify request of old carried these dummy tokens; replying fails.
+DUMMY_REPLY_TOKENS = frozenset({"0" * 32, "f" * 32})
+
+# Creating deliveries -------------------------------------------------------------------------
+
+
+def deliver(
+    shop: Shop,
+    line_user: LineUser,
+    messages: list[dict[str, Any]],
+    *,
+    kind: str,
+    reply_token: str | None = None,
+    reply_token_received_at: datetime | None = None,
+    not_before: datetime | None = None,
+    source: str = "",
+    now: datetime,
+) -> Delivery:
+    """Queue `messages` (1-5 LINE message objects) for one friend; returns the Delivery row.
+
+    Validates the messages (raises InvalidMessages with the reason) and adds one row; sending
+    is queued for after the caller's commit (at `not_before` when given). With a reply token
+    (received at `reply_token_received_at`, default `now`) the reply API is tried first.
+    A friend who blocked the account gets a CANCELLED row, so the attempt stays visible.
+    """
+    checked = line_messages.validate(messages)
+    kind = _kind(kind)
+    if line_user.shop_id != shop.id:
+        raise NotFound("no such LINE friend")
+    content = DeliveryContent(shop_id=shop.id, messages=checked, created_at=now)
+    db.session.add(content)
+    db.session.flush()
+    due = max(now, not_before) if not_before else now
+    row = Delivery(
+        shop_id=shop.id,
+        line_user_id=line_user.id,
+        to=line_user.line_user_id,
+        content_id=content.id,
+        kind=kind,
+        source=source[:64],
+        status=DeliveryStatus.PENDING,
+        due_at=due,
+        retry_key=str(uuid.uuid4()),
+        attempts=0,
+        created_at=now,
+    )
+    if reply_token and reply_token not in DUMMY_REPLY_TOKENS:
+        row.reply_token = reply_token
+        row.reply_token_expires_at = (reply_token_received_at or now) + REPLY_TOKEN_TTL
+    if line_user.blocked_at is not None:
+        row.status = DeliveryStatus.CANCELLED
+        row.error = "the friend has blocked the account"
+    db.session.add(row)
+    db.session.flush()
+    if row.status == DeliveryStatus.PENDING and due <= now:
+        from .tasks import send_deliveries
+
+        enqueue_after_commit(send_deliveries, [row.id])
+    return row
+
+
+def deliver_many(
+    shop: Shop,
+    line_users: Iterable[LineUser],
+    messages: list[dict[str, Any]],
+    *,
+    kind: str,
+    source: str = "",
+    not_before: datetime | None = None,
+    now: datetime,
+) -> list[Delivery]:
+    """Queue the same messages for many friends (sent as multicast, 500 per request).
+
+    One Delivery row per distinct friend of this shop; friends who blocked the account get
+    CANCELLED rows. Sending is queued for after the caller's commit.
+    """
+    checked = line_messages.validate(messages)
+    kind = _kind(kind)
+    content = DeliveryContent(shop_id=shop.id, messages=checked, created_at=now)
+    db.session.add(content)
+    db.session.flush()
+    due = max(now, not_before) if not_before else now
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for user in line_users:
+        if user.shop_id != shop.id:
+            raise NotFound("no such LINE friend")
+        if user.id in seen:
+            continue
+        seen.add(user.id)
+        blocked = user.blocked_at is not None
+        rows.append(
+            {
+                "shop_id": shop.id,
+                "line_user_id": user.id,
+                "to": user.line_user_id,
+                "content_id": content.id,
+                "kind": kind,
+                "source": source[:64],
+                "status": DeliveryStatus.CANCELLED if blocked else DeliveryStatus.PENDING,
+                "error": "the friend has blocked the account" if blocked else None,
+                "due_at": due,
+                "retry_key": str(uuid.uuid4()),
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    if not rows:
+        return []
+    created = list(db.session.scalars(insert(Delivery).returning(Delivery), rows).all())
+    if due <= now:
+        from .tasks import send_content
+
+        enqueue_after_commit(send_content, content.id)
+    return created
+
+
+def cancel_pending(shop: Shop, line_user: LineUser, *, reason: str) -> int:
+    """Cancel what has not been attempted yet for this friend (unfollow). Rows already tried
+    keep their state: LINE may have accepted them, and a retry must stay identical."""
+    result = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.shop_id == shop.id,
+            Delivery.line_user_id == line_user.id,
+            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.HELD)),
+            Delivery.attempts == 0,
+        )
+        .values(status=DeliveryStatus.CANCELLED, error=reason, claim=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def release_held(shop: Shop, *, now: datetime) -> int:
+    """Put held deliveries back in line (the quota grew, or the channel was fixed)."""
+    result = db.session.execute(
+        update(Delivery)
+        .where(Delivery.shop_id == shop.id, Delivery.status == DeliveryStatus.HELD)
+        .values(status=DeliveryStatus.PENDING, due_at=now, deferred_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _kind(kind: str) -> str:
+    try:
+        return DeliveryKind(kind).value
+    except ValueError:
+        raise Invalid("kind must be 'transactional' or 'promotional'") from None
+
+
+# Rules ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    timezone: ZoneInfo
+    quiet_start: dtime | None
+    quiet_end: dtime | None
+    cap: int
+    cap_window: timedelta
+
+    @classmethod
+    def for_shop(cls, shop: Shop, channel: LineChannel | None) -> Rules:
+        start, end = (
+            (channel.quiet_hours_start, channel.quiet_hours_end) if channel else DEFAULT_QUIET_HOURS
+        )
+        cap, days = (channel.frequency_cap, channel.frequency_cap_days) if channel else DEFAULT_CAP
+        try:
+            zone = ZoneInfo(shop.timezone or "Asia/Tokyo")
+        except (ValueError, KeyError):
+            zone = ZoneInfo("Asia/Tokyo")
+        return cls(zone, parse_hhmm(start), parse_hhmm(end), cap, timedelta(days=days))
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """The end of the quiet window `now` falls in (UTC), or None outside quiet hours."""
+        return quiet_until(now, self.quiet_start, self.quiet_end, self.timezone)
+
+
+def parse_hhmm(value: str | None) -> dtime | None:
+    if not value:
+        return None
+    hours, _, minutes = value.partition(":")
+    return dtime(int(hours), int(minutes or 0))
+
+
+def quiet_until(
+    now: datetime, start: dtime | None, end: dtime | None, zone: ZoneInfo
+) -> datetime | None:
+    if start is None or end is None or start == end:
+        return None
+    local = now.astimezone(zone)
+    clock = local.time().replace(tzinfo=None)
+    if start < end:  # e.g. 01:00-06:00, within one day
+        if not start <= clock < end:
+            return None
+        ends = datetime.combine(local.date(), end, tzinfo=zone)
+    else:  # e.g. 21:00-09:00, across midnight
+        if end <= clock < start:
+            return None
+        day = local.date() if clock < end else local.date() + timedelta(days=1)
+        ends = datetime.combine(day, end, tzinfo=zone)
+    return ends.astimezone(now.tzinfo)
+
+
+def cap_allows_at(sent: Sequence[datetime], *, cap: int, window: timedelta) -> datetime | None:
+    """When one more promotional message fits under the cap, given the recent send times
+    (within the window); None = now. `cap` 0 means no cap."""
+    if cap <= 0 or len(sent) < cap:
+        return None
+    ordered = sorted(sent)
+    return ordered[len(ordered) - cap] + window
+
+
+# Mode, channel, quota -------------------------------------------------------------------------
+
+
+def find_channel(shop: Shop | int) -> LineChannel | None:
+    shop_id = shop if isinstance(shop, int) else shop.id
+    return db.session.scalar(select(LineChannel).where(LineChannel.shop_id == shop_id))
+
+
+def delivery_mode(channel: LineChannel | None) -> str:
+    """'api' or 'outbox'. LINE_DELIVERY wins; unset, a shop without a configured channel
+    records to the outbox (so the demo works) and a configured one sends."""
+    configured = str(current_app.config.get("LINE_DELIVERY") or "")
+    if configured:
+        return configured
+    return "api" if channel is not None and channel.messaging_configured else "outbox"
+
+
+def access_target(channel: LineChannel, *, now: datetime) -> Target:
+    """Where to send for this channel; a short-lived token we issued is renewed in time."""
+    expires = channel.channel_access_token_expires_at
+    if (
+        channel.access_token_issued
+        and channel.channel_id
+        and channel.channel_secret
+        and expires
+        and expires - now < timedelta(days=1)
+    ):
+        token, expires_at = client.issue_channel_token(
+            channel.channel_id, channel.channel_secret, now=now
+        )
+        client.forget_client(channel.channel_access_token or "")
+        channel.channel_access_token = token
+        channel.channel_access_token_expires_at = expires_at
+    return client.target(channel.channel_access_token or "")
+
+
+def refresh_quota(channel: LineChannel, t: Target, *, now: datetime, force: bool = False) -> None:
+    """Read the monthly quota and usage from LINE, at most every QUOTA_TTL (or when forced or
+    a new month began). A failed read keeps the last known figures."""
+    checked = channel.quota_checked_at
+    if (
+        not force
+        and checked is not None
+        and now - checked < QUOTA_TTL
+        and (checked.year, checked.month) == (now.year, now.month)
+    ):
+        return
+    try:
+        limit, used = client.quota(t)
+    except (client.LineApiError, client.LineUnreachable) as error:
+        log.warning("quota read failed for channel %s: %s", channel.id, error)
+        return
+    channel.quota_limit, channel.quota_used, channel.quota_checked_at = limit, used, now
+
+
+def quota_room(channel: LineChannel) -> int | None:
+    if channel.quota_limit is None:
+        return None
+    return max(0, channel.quota_limit - (channel.quota_used or 0))
+
+
+# Sending --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    id: int
+    shop_id: int
+    line_user_id: int
+    to: str
+    content_id: int
+    kind: str
+    reply_token: str | None
+    reply_token_expires_at: datetime | None
+    retry_key: str
+    api: str | None
+    attempts: int
+    ambiguous: bool = False  # an earlier attempt got no answer
+
+
+@dataclass
+class _Request:
+    api: str
+    rows: list[_Row]
+    body: dict[str, Any]
+    retry_key: str | None
+    result: SendResult | None = None
+    tries: int = 0
+    earlier_ambiguous: bool = False
+    history: list[int] = field(default_factory=list)
+
+
+_COLUMNS = (
+    Delivery.id,
+    Delivery.shop_id,
+    Delivery.line_user_id,
+    Delivery.to,
+    Delivery.content_id,
+    Delivery.kind,
+    Delivery.reply_token,
+    Delivery.reply_token_expires_at,
+    Delivery.retry_key,
+    Delivery.api,
+    Delivery.attempts,
+    Delivery.error,
+)
+
+
+def send_ids(ids: Sequence[int], *, now: datetime) -> None:
+    """Send these deliveries if they are due and nobody else has them (task entry point)."""
+    for start in range(0, len(ids), CLAIM_BATCH):
+        chunk = list(ids[start : start + CLAIM_BATCH])
+        claim = _claim(Delivery.id.in_(chunk), now=now, limit=len(chunk))
+        if claim:
+            send_claimed(claim, now=now)
+
+
+def send_content(content_id: int, *, now: datetime) -> None:
+    """Send every due delivery of one deliver_many call, a claim batch at a time."""
+    while claim := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
+        send_claimed(claim, now=now)
+
+
+def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int:
+    """The periodic sweep: due rows (scheduled, deferred, backing off) and expired claims.
+    Returns how many rows it handled."""
+    started = time.monotonic()
+    handled = 0
+    while time.monotonic() - started < budget.total_seconds():
+        claim = _claim(None, now=now, limit=CLAIM_BATCH)
+        if not claim:
+            break
+        handled += send_claimed(claim, now=now)
+    return handled
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(Delivery.status == DeliveryStatus.PENDING, Delivery.due_at <= now),
+        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE),
+    )
+
+
+def _claim(where: Any, *, now: datetime, limit: int) -> str | None:
+    """Mark up to `limit` due rows as ours and commit. On PostgreSQL the candidate rows are
+    locked with FOR UPDATE SKIP LOCKED, so concurrent senders take disjoint sets; the
+    conditional UPDATE keeps SQLite (one writer at a time) just as safe."""
+    due = _due(now)
+    query = select(Delivery.id).where(due)
+    if where is not None:
+        query = query.where(where)
+    query = query.order_by(Delivery.due_at, Delivery.id).limit(limit)
+    if is_postgresql(db.session.get_bind()):
+        query = query.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(query).all())
+    if not ids:
+        db.session.commit()
+        return None
+    claim = uuid.uuid4().hex
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), due)
+        .values(status=DeliveryStatus.SENDING, claim=claim, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # A multicast retry must repeat the identical request: take the rest of its recipients.
+    keys = select(Delivery.retry_key).where(Delivery.claim == claim, Delivery.api == "multicast")
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.retry_key.in_(keys), _retryable(now))
+        .values(status=DeliveryStatus.SENDING, claim=claim, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return claim
+
+
+def _retryable(now: datetime) -> Any:
+    return or_(
+        Delivery.status == DeliveryStatus.PENDING,
+        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE),
+    )
+
+
+def send_claimed(claim: str, *, now: datetime) -> int:
+    """Send the rows of one claim, shop by shop. Returns the number of rows handled."""
+    records = db.session.execute(
+        select(*_COLUMNS).where(Delivery.claim == claim).order_by(Delivery.id)
+    ).all()
+    by_shop: dict[int, list[_Row]] = defaultdict(list)
+    for r in records:
+        row = _Row(
+            id=r.id,
+            shop_id=r.shop_id,
+            line_user_id=r.line_user_id,
+            to=r.to,
+            content_id=r.content_id,
+            kind=r.kind,
+            reply_token=r.reply_token,
+            reply_token_expires_at=r.reply_token_expires_at,
+            retry_key=r.retry_key,
+            api=r.api,
+            attempts=r.attempts,
+            ambiguous=bool(r.error and r.error.startswith("no answer")),
+        )
+        by_shop[r.shop_id].append(row)
+    for shop_id, rows in by_shop.items():
+        shop = db.session.get(Shop, shop_id)
+        if shop is None:
+            continue
+        _send_shop(shop, rows, now=now)
+    return len(records)
+
+
+def _send_shop(shop: Shop, rows: list[_Row], *, now: datetime) -> None:
+    channel = find_channel(shop)
+    changes: dict[int, dict[str, Any]] = {}
+    fresh = [r for r in rows if r.api is None]
+    retries = [r for r in rows if r.api is not None]
+    fresh = _apply_rules(shop, channel, fresh, changes, now=now)
+
+    mode = delivery_mode(channel)
+    if mode == "outbox":
+        for r in fresh + retries:
+            changes[r.id] = _final(DeliveryStatus.OUTBOX, now, api="outbox", attempts=r.attempts)
+        _write(changes)
+        return
+    if channel is None or not channel.messaging_configured:
+        for r in fresh + retries:
+            changes[r.id] = _held("the shop's LINE channel is not configured")
+        _write(changes)
+        return
+
+    try:
+        t = access_target(channel, now=now)
+    except (client.LineApiError, client.LineUnreachable) as error:
+        for r in fresh + retries:
+            changes[r.id] = _backoff(r, now, f"could not renew the channel access token: {error}")
+        _write(changes)
+        return
+
+    contents = _contents({r.content_id for r in rows})
+    requests = _plan_retries(retries, contents, now=now) + _plan_fresh(fresh, contents, now=now)
+    requests = _apply_quota(channel, t, requests, changes, now=now)
+    # Persist the API and the retry key of every request before the first byte leaves.
+    for req in requests:
+        for r in req.rows:
+            changes[r.id] = {"api": req.api, "retry_key": r.retry_key}
+    _write(changes)
+    changes.clear()
+
+    base = float(current_app.config.get("LINE_RETRY_BASE_DELAY", 0.5))
+    _execute(t, requests, base)
+    fallbacks = _apply_results(channel, requests, changes, now=now)
+    _write(changes)
+    changes.clear()
+    if fallbacks:
+        # Reply tokens LINE refused: push instead, now, with the rows' own retry keys.
+        pushes = [_push(r, contents) for r in fallbacks]
+        pushes = _apply_quota(channel, t, pushes, changes, now=now)
+        for req in pushes:
+            changes[req.rows[0].id] = {"api": "push"}
+        _write(changes)
+        changes.clear()
+        _execute(t, pushes, base)
+        _apply_results(channel, pushes, changes, now=now)
+        _write(changes)
+
+
+def _apply_rules(
+    shop: Shop,
+    channel: LineChannel | None,
+    rows: list[_Row],
+    changes: dict[int, dict[str, Any]],
+    *,
+    now: datetime,
+) -> list[_Row]:
+    """Quiet hours and frequency cap for promotional rows; returns the rows that may go now."""
+    blocked = _blocked({r.line_user_id for r in rows})
+    ready: list[_Row] = []
+    promotional: list[_Row] = []
+    for r in rows:
+        if r.line_user_id in blocked:
+            changes[r.id] = {
+                "status": DeliveryStatus.CANCELLED,
+                "error": "the friend has blocked the account",
+                "claim": None,
+            }
+        elif r.kind == DeliveryKind.PROMOTIONAL:
+            promotional.append(r)
+        else:
+            ready.append(r)
+    if not promotional:
+        return ready
+    rules = Rules.for_shop(shop, channel)
+    quiet_end = rules.quiet_until(now)
+    if quiet_end is not None:
+        for r in promotional:
+            changes[r.id] = _defer(quiet_end, "quiet_hours")
+        return ready
+    if rules.cap <= 0:
+        return ready + promotional
+    recent = _recent_promotions(shop, {r.line_user_id for r in promotional}, now - rules.cap_window)
+    for r in promotional:
+        sent = recent[r.line_user_id]
+        allowed_at = cap_allows_at(sent, cap=rules.cap, window=rules.cap_window)
+        if allowed_at is not None and allowed_at > now:
+            changes[r.id] = _defer(allowed_at, "frequency_cap")
+        else:
+            sent.append(now)  # counts against the next row for the same friend
+            ready.append(r)
+    return ready
+
+
+def _blocked(line_user_ids: set[int]) -> set[int]:
+    blocked: set[int] = set()
+    ids = list(line_user_ids)
+    for start in range(0, len(ids), 5000):
+        blocked.update(
+            db.session.scalars(
+                select(LineUser.id).where(
+                    LineUser.id.in_(ids[start : start + 5000]), LineUser.blocked_at.is_not(None)
+                )
+            )
+        )
+    return blocked
+
+
+def _recent_promotions(
+    shop: Shop, line_user_ids: set[int], since: datetime
+) -> dict[int, list[datetime]]:
+    found: dict[int, list[datetime]] = defaultdict(list)
+    ids = list(line_user_ids)
+    for start in range(0, len(ids), 5000):
+        for user_id, sent_at in db.session.execute(
+            select(Delivery.line_user_id, Delivery.sent_at).where(
+                Delivery.shop_id == shop.id,
+                Delivery.line_user_id.in_(ids[start : start + 5000]),
+                Delivery.kind == DeliveryKind.PROMOTIONAL,
+                Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.OUTBOX)),
+                Delivery.sent_at >= since,
+            )
+        ):
+            if sent_at is not None:
+                found[user_id].append(sent_at)
+    return found
+
+
+def _contents(ids: set[int]) -> dict[int, list[dict[str, Any]]]:
+    return dict(
+        db.session.execute(
+            select(DeliveryContent.id, DeliveryContent.messages).where(DeliveryContent.id.in_(ids))
+        ).all()
+    )
+
+
+def _plan_retries(
+    rows: list[_Row], contents: dict[int, list[Any]], *, now: datetime
+) -> list[_Request]:
+    """Rows tried before are retried exactly as first sent: same API, recipients, key. A reply
+    whose token has expired meanwhile can only be pushed."""
+    requests: list[_Request] = []
+    multicast: dict[str, list[_Row]] = defaultdict(list)
+    for r in rows:
+        if r.api == "multicast":
+            multicast[r.retry_key].append(r)
+        elif r.api == "reply" and _token_fresh(r, now):
+            requests.append(_reply(r, contents, ambiguous=r.ambiguous))
+        else:
+            requests.append(_push(r, contents))
+    for key, group in multicast.items():
+        group.sort(key=lambda r: r.id)
+        requests.append(
+            _Request(
+                "multicast",
+                group,
+                {"to": [r.to for r in group], "messages": contents[group[0].content_id]},
+                key,
+            )
+        )
+    return requests
+
+
+def _plan_fresh(
+    rows: list[_Row], contents: dict[int, list[Any]], *, now: datetime
+) -> list[_Request]:
+    requests: list[_Request] = []
+    by_content: dict[int, list[_Row]] = defaultdict(list)
+    for r in rows:
+        if _token_fresh(r, now):
+            requests.append(_reply(r, contents))
+        else:
+            by_content[r.content_id].append(r)
+    for content_id, group in by_content.items():
+        if len(group) == 1:
+            requests.append(_push(group[0], contents))
+            continue
+        for start in range(0, len(group), line_messages.MULTICAST_MAX):
+            chunk = group[start : start + line_messages.MULTICAST_MAX]
+            if len(chunk) == 1:
+                requests.append(_push(chunk[0], contents))
+                continue
+            key = str(uuid.uuid4())
+            for r in chunk:
+                r.retry_key = key
+            requests.append(
+                _Request(
+                    "multicast",
+                    chunk,
+                    {"to": [r.to for r in chunk], "messages": contents[content_id]},
+                    key,
+                )
+            )
+    return requests
+
+
+def _token_fresh(r: _Row, now: datetime) -> bool:
+    return (
+        r.reply_token is not None
+        and r.reply_token_expires_at is not None
+        and r.reply_token_expires_at > now
+    )
+
+
+def _push(r: _Row, contents: dict[int, list[Any]]) -> _Request:
+    return _Request("push", [r], {"to": r.to, "messages": contents[r.content_id]}, r.retry_key)
+
+
+def _reply(r: _Row, contents: dict[int, list[Any]], *, ambiguous: bool = False) -> _Request:
+    body = {"replyToken": r.reply_token, "messages": contents[r.content_id]}
+    return _Request("reply", [r], body, None, earlier_ambiguous=ambiguous)
+
+
+def _apply_quota(
+    channel: LineChannel,
+    t: Target,
+    requests: list[_Request],
+    changes: dict[int, dict[str, Any]],
+    *,
+    now: datetime,
+) -> list[_Request]:
+    """Hold push/multicast recipients beyond the monthly quota (replies are free). Retries
+    were counted when first sent."""
+    counted = {id(q) for q in requests if q.api != "reply" and q.rows[0].attempts == 0}
+    if not counted:
+        return requests
+    refresh_quota(channel, t, now=now)
+    room = quota_room(channel)
+    if room is None:
+        return requests
+    kept: list[_Request] = []
+    for q in requests:
+        if id(q) not in counted:
+            kept.append(q)
+            continue
+        if len(q.rows) <= room:
+            room -= len(q.rows)
+            kept.append(q)
+            continue
+        message = (
+            f"held: sending would exceed this month's LINE message quota "
+            f"({channel.quota_used or 0:,} of {channel.quota_limit:,} used)"
+        )
+        for r in q.rows:
+            changes[r.id] = _held(message, reason="quota")
+    return kept
+
+
+def _execute(t: Target, requests: list[_Request], base_delay: float) -> None:
+    if not requests:
+        return
+    if len(requests) == 1:
+        _run(t, requests[0], base_delay)
+        return
+    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(requests))) as pool:
+        list(pool.map(lambda q: _run(t, q, base_delay), requests))
+
+
+def _run(t: Target, req: _Request, base: float) -> None:
+    """One request with up to INLINE_ATTEMPTS tries (same body, same retry key), backing off
+    `base` · 2^n seconds with jitter. No database access here: this runs in a sending thread."""
+    allowed = max(1, min(INLINE_ATTEMPTS, MAX_ATTEMPTS - max(r.attempts for r in req.rows)))
+    for attempt in range(allowed):
+        req.tries += 1
+        req.result = client.send(t, req.api, req.body, retry_key=req.retry_key)
+        req.history.append(req.result.status)
+        if not _transient(req.result):
+            return
+        if attempt + 1 < allowed:
+            time.sleep(base * (2**attempt) * (1 + random.random()))  # noqa: S311 - jitter
+
+
+def _transient(result: SendResult) -> bool:
+    if result.status == 0 or result.status >= 500:
+        return True
+    return result.status == 429 and not _monthly_limit(result)
+
+
+def _monthly_limit(result: SendResult) -> bool:
+    return result.status == 429 and "monthly limit" in result.message.lower()
+
+
+def _apply_results(
+    channel: LineChannel,
+    requests: list[_Request],
+    changes: dict[int, dict[str, Any]],
+    *,
+    now: datetime,
+) -> list[_Row]:
+    """Write each request's outcome on its rows; returns reply rows to push instead."""
+    fallbacks: list[_Row] = []
+    sent_recipients = 0
+    for req in requests:
+        result = req.result or SendResult(status=0, message="not sent")
+        attempts = {r.id: r.attempts + req.tries for r in req.rows}
+        ambiguous_before = req.earlier_ambiguous or 0 in req.history[:-1]
+        if result.status in (200, 409):
+            ids = [m.get("id") for m in result.sent_messages if isinstance(m, dict)]
+            for r in req.rows:
+                changes[r.id] = {
+                    **_final(DeliveryStatus.SENT, now, api=req.api, attempts=attempts[r.id]),
+                    "line_request_id": result.request_id,
+                    "accepted_request_id": result.accepted_request_id,
+                    "sent_message_ids": ids or None,
+                }
+            if req.api != "reply" and result.status == 200:
+                sent_recipients += len(req.rows)
+            continue
+        if req.api == "reply" and result.status == 400 and "reply token" in result.message.lower():
+            r = req.rows[0]
+            if ambiguous_before:
+                # An earlier try got no answer and the still-fresh token is now used up: that
+                # try reached LINE. Pushing as well would deliver twice.
+                changes[r.id] = {
+                    **_final(DeliveryStatus.SENT, now, api="reply", attempts=attempts[r.id]),
+                    "error": "reply delivered by an attempt whose answer was lost",
+                }
+            else:
+                r.attempts = attempts[r.id]
+                r.api = "push"
+                fallbacks.append(r)
+            continue
+        error = _describe(result)
+        for r in req.rows:
+            r.attempts = attempts[r.id]
+            if _monthly_limit(result):
+                changes[r.id] = _held(
+                    f"held: LINE says the monthly message limit is reached ({error})",
+                    reason="quota",
+                )
+            elif result.status in (401, 403) and req.api != "reply":
+                changes[r.id] = _held(
+                    f"held: LINE refused the channel's credentials ({error})", reason="channel"
+                )
+            elif _transient(result):
+                changes[r.id] = _backoff(r, now, error)
+            else:
+                changes[r.id] = {
+                    **_final(DeliveryStatus.FAILED, now, api=req.api, attempts=r.attempts),
+                    "sent_at": None,
+                    "error": error,
+                }
+    if sent_recipients and channel.quota_limit is not None:
+        channel.quota_used = (channel.quota_used or 0) + sent_recipients
+    return fallbacks
+
+
+def _describe(result: SendResult) -> str:
+    if result.status == 0:
+        return result.message or "no answer from LINE"
+    text = f"LINE {result.status}: {result.message or 'error'}"
+    if result.details:
+        text += " — " + "; ".join(
+            f"{d.get('property', '')}: {d.get('message', '')}" if isinstance(d, dict) else str(d)
+            for d in result.details[:5]
+        )
+    return text[:2000]
+
+
+def _final(status: str, now: datetime, *, api: str, attempts: int) -> dict[str, Any]:
+    return {
+        "status": status,
+        "api": api,
+        "attempts": attempts,
+        "sent_at": now,
+        "claim": None,
+        "deferred_reason": None,
+        "error": None,
+    }
+
+
+def _held(message: str, *, reason: str = "channel") -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.HELD,
+        "deferred_reason": reason,
+        "error": message,
+        "claim": None,
+    }
+
+
+def _defer(until: datetime, reason: str) -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.PENDING,
+        "due_at": until,
+        "deferred_reason": reason,
+        "claim": None,
+    }
+
+
+def backoff_delay(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at one hour, with up to 50% jitter."""
+    seconds = min(3600.0, 30.0 * 2 ** max(0, attempts - INLINE_ATTEMPTS))
+    return timedelta(seconds=seconds * (1 + random.random() / 2))  # noqa: S311 - jitter
+
+
+def _backoff(r: _Row, now: datetime, error: str) -> dict[str, Any]:
+    if r.attempts >= MAX_ATTEMPTS:
+        return {
+            "status": DeliveryStatus.FAILED,
+            "attempts": r.attempts,
+            "claim": None,
+            "error": f"gave up after {r.attempts} attempts: {error}",
+        }
+    return {
+        "status": DeliveryStatus.PENDING,
+        "attempts": r.attempts,
+        "due_at": now + backoff_delay(r.attempts),
+        "deferred_reason": "retry",
+        "claim": None,
+        "error": error,
+    }
+
+
+def _write(changes: dict[int, dict[str, Any]]) -> None:
+    """Bulk-update rows by primary key (grouped by the set of columns), then commit."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row_id, values in changes.items():
+        groups[tuple(sorted(values))].append({"id": row_id, **values})
+    for batch in groups.values():
+        db.session.execute(update(Delivery), batch)
+    db.session.commit()
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def status_counts(shop: Shop, *, since: datetime) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.shop_id == shop.id, Delivery.created_at >= since)
+        .group_by(Delivery.status)
+    ).all()
+    return {status: count for status, count in rows}
