@@ -12,6 +12,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.commerce.models",
     "server.line.models",
     "server.ingest.models",
+    "server.segments.models",
     "server.shopify.models",
     "server.inbox.models",
     "server.linking.models",
