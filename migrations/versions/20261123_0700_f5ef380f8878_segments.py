@@ -1,7 +1,7 @@
 """segments: saved segments, survey answers, 9-segment profiles and moves
 
 Revision ID: f5ef380f8878
-Revises: 0f41dea70dab
+Revises: 69d3c370e0e4
 Create Date: 2026-11-23 07:00:13.708534
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'f5ef380f8878'
-down_revision = '0f41dea70dab'
+down_revision = '69d3c370e0e4'
 branch_labels = None
 depends_on = None
 
