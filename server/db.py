@@ -101,9 +101,9 @@ class ShopScoped:
         return mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
 
     @classmethod
-    def for_shop(cls, shop: Shop | int) -> Select[tuple[Self]]:
+    def for_shop(cls, shop: Shop | int) -> Select[Self]:
         shop_id = shop if isinstance(shop, int) else shop.id
-        return select(cls).where(cls.shop_id == shop_id)  # type: ignore[return-value]
+        return select(cls).where(cls.shop_id == shop_id)
 
 
 def commit() -> None:
