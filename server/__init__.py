@@ -30,11 +30,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     i18n.init_app(app)
 
-    from . import admin, health
+    from . import admin, health, liff_api
 
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.create_pages_blueprint())
     app.register_blueprint(admin.create_api_blueprint())
+    app.register_blueprint(liff_api.create_blueprint())
+    app.register_blueprint(liff_api.create_static_blueprint())
     if app.config["DEMO"]:
         from .admin import demo
 

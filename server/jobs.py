@@ -36,7 +36,11 @@ R = TypeVar("R")
 
 # Every module that declares tasks. The worker imports them all before it starts (huey finds
 # tasks by registration); tests/test_jobs.py checks this list against server/*/tasks.py.
-TASK_MODULES: tuple[str, ...] = ("server.line.tasks",)
+TASK_MODULES: tuple[str, ...] = (
+    "server.line.tasks",
+    "server.membership.tasks",
+    "server.coupons.tasks",
+)
 
 _PENDING = "kizuna_pending_tasks"
 

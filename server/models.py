@@ -12,6 +12,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.commerce.models",
     "server.line.models",
     "server.ingest.models",
+    "server.membership.models",
+    "server.coupons.models",
     "server.segments.models",
     "server.shopify.models",
     "server.inbox.models",

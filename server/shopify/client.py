@@ -49,7 +49,10 @@ log = logging.getLogger(__name__)
 
 # Modules whose upper-case string constants hold GraphQL documents (checked against the schema).
 # Features that add queries or mutations add their module here.
-OPERATION_MODULES: tuple[str, ...] = ("server.shopify.topics",)
+OPERATION_MODULES: tuple[str, ...] = (
+    "server.coupons.discounts",
+    "server.shopify.topics",
+)
 
 MAX_ATTEMPTS = 5  # for 5xx, 429 and network errors
 MAX_THROTTLED = 6  # THROTTLED answers retried after waiting for the bucket

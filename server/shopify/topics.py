@@ -31,8 +31,10 @@ from typing import Any
 from server.commerce import sync
 from server.commerce.models import Customer, Order
 from server.commerce.subscriptions import NEVER, SubscriptionStatus, subscription_status
+from server.coupons import services as coupon_services
 from server.db import db
 from server.ingest.models import WebhookEvent
+from server.membership import services as membership_services
 from server.shops import privacy
 from server.shops.models import Shop
 from server.shops.services import mark_uninstalled
@@ -47,9 +49,14 @@ CustomerListener = Callable[..., None]  # (shop: Shop, customer: Customer, *, no
 ExportListener = Callable[..., dict[str, Any]]
 SubscriptionListener = Callable[..., None]  # (shop, customer, status, *, now)
 
-ORDER_LISTENERS: tuple[OrderListener, ...] = ()
+ORDER_LISTENERS: tuple[OrderListener, ...] = (
+    membership_services.on_order,  # points and tier (issue 5)
+    coupon_services.on_order,  # coupon redemptions (issue 5)
+)
 CUSTOMER_REDACT_LISTENERS: tuple[CustomerListener, ...] = ()
-CUSTOMER_EXPORT_LISTENERS: tuple[tuple[str, ExportListener], ...] = ()
+CUSTOMER_EXPORT_LISTENERS: tuple[tuple[str, ExportListener], ...] = (
+    ("membership", membership_services.export_customer),
+)
 SUBSCRIPTION_LISTENERS: tuple[SubscriptionListener, ...] = ()
 
 Handler = Callable[[Shop, WebhookEvent, datetime], None]
