@@ -17,6 +17,7 @@ bp = Blueprint("pages", __name__)
 # page here when it lands; base.html renders it as App Bridge's nav menu or the demo sidebar.
 NAV: list[tuple[str, str, str]] = [
     ("home", "/", "nav.home"),
+    ("inbox", "/inbox", "nav.inbox"),
 ]
 
 
@@ -33,6 +34,18 @@ def home() -> Response | str:
             return redirect(url_for("demo.sign_in"))
         return render_template("admin/not_embedded.html"), 400  # type: ignore[return-value]
     return render_template("admin/home.html", page="home", **context)
+
+
+@bp.get("/inbox")
+def inbox() -> Response | str:
+    from .api.inbox import page_text
+
+    context = _page_context()
+    if context is None:
+        return home()
+    return render_template(
+        "admin/inbox.html", page="inbox", inbox_text=page_text(), poll_ms=1500, **context
+    )
 
 
 def _page_context() -> dict[str, object] | None:

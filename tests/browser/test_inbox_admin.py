@@ -1,0 +1,287 @@
+"""The support inbox in a real browser, in Japanese and English: the list and its filters,
+opening a conversation, replying, assigning, resolving, a message arriving live, and customer
+text that looks like HTML staying text."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select, text
+
+from server.db import db
+from server.inbox import bot, services
+from server.inbox.demo import seed_demo_inbox
+from server.inbox.models import Conversation, Direction, Message, Sender
+from server.line.models import LineUser
+from server.shops.models import Shop
+from tests.browser.conftest import LiveServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+TEXT = {
+    "ja": {
+        "sign_in": "デモショップを開く",
+        "waiting": "返信待ち",
+        "resolved": "解決済み",
+        "mine": "自分の担当",
+        "unassigned": "未割り当て",
+        "send": "送信",
+        "resolve": "解決済みにする",
+        "note": "社内メモ",
+        "add_note": "メモを追加",
+        "priority": "優先サポート",
+        "outbox": "記録のみ（未送信）",
+        "bot": "自動応答",
+        "me": "自分",
+        "heading": "受信箱",
+        "orders": "最近の注文",
+    },
+    "en": {
+        "sign_in": "Open the demo shop",
+        "waiting": "Waiting",
+        "resolved": "Resolved",
+        "mine": "Mine",
+        "unassigned": "Unassigned",
+        "send": "Send",
+        "resolve": "Resolve",
+        "note": "Internal note",
+        "add_note": "Add note",
+        "priority": "Priority support",
+        "outbox": "Recorded (not sent)",
+        "bot": "Bot",
+        "me": "Me",
+        "heading": "Inbox",
+        "orders": "Recent orders",
+    },
+}
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def demo_inbox(live_server: LiveServer) -> LiveServer:
+    with live_server.app.app_context():
+        shop = db.session.scalar(select(Shop).where(Shop.is_demo.is_(True)))
+        assert shop is not None
+        seed_demo_inbox(shop, now=datetime.now(UTC))
+        db.session.commit()
+    return live_server
+
+
+def write_first() -> None:
+    """The live server writes from other threads: on SQLite (WAL) a transaction that read first
+    and writes later would fail on a stale snapshot, so start this one with a (no-op) write."""
+    db.session.execute(text("UPDATE inbox_staff SET name = name WHERE 0"))
+
+
+def new_conversation(
+    live: LiveServer,
+    text: str,
+    *,
+    status: str = "open",
+    linked: bool = False,
+    minutes_ago: int = 0,
+) -> tuple[int, str]:
+    """A friend of the demo shop who wrote `text`; returns (conversation id, their name)."""
+    name = f"テスト客{next(_names):03d}"
+    with live.app.app_context():
+        write_first()
+        shop = db.session.scalar(select(Shop).where(Shop.is_demo.is_(True)))
+        assert shop is not None
+        customer_id = None
+        if linked:
+            customer_id = db.session.scalar(
+                select(LineUser.customer_id)
+                .where(LineUser.shop_id == shop.id, LineUser.customer_id.is_not(None))
+                .order_by(LineUser.id.desc())
+                .limit(1)
+            )
+            db.session.execute(
+                LineUser.__table__.update()
+                .where(LineUser.customer_id == customer_id)
+                .values(customer_id=None)
+            )
+        user = LineUser(
+            shop_id=shop.id,
+            line_user_id=f"U{next(_names) + 10**6:032x}",
+            display_name=name,
+            language="ja",
+            followed_at=datetime.now(UTC),
+            customer_id=customer_id,
+        )
+        db.session.add(user)
+        db.session.flush()
+        now = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        conversation = services.conversation_for(shop, user, now=now)
+        conversation.status = status
+        conversation.handed_off_at = now if status != "resolved" else None
+        message = Message(
+            shop_id=shop.id,
+            conversation_id=conversation.id,
+            direction=Direction.IN,
+            type="text",
+            text=text,
+            sender=Sender.CUSTOMER,
+            payload={},
+            created_at=now,
+        )
+        db.session.add(message)
+        db.session.flush()
+        services.record_incoming(shop, conversation, message, now=now)
+        conversation_id = conversation.id
+        db.session.commit()
+    return conversation_id, name
+
+
+def open_inbox(page: Page, live: LiveServer, locale: str) -> None:
+    page.goto(f"{live.url}/demo/sign-in?locale={locale}")
+    page.get_by_role("button", name=TEXT[locale]["sign_in"]).click()
+    page.goto(f"{live.url}/inbox?locale={locale}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(TEXT[locale]["heading"])
+
+
+def row(page: Page, name: str) -> object:
+    return page.locator("#conversation-list .conversation").filter(has_text=name)
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_the_list_filters_and_opens_a_conversation(
+    page: Page, demo_inbox: LiveServer, locale: str
+) -> None:
+    t = TEXT[locale]
+    _, waiting_name = new_conversation(demo_inbox, "住所を変えたい", status="waiting")
+    # A linked friend is listed under their store name; their message tells the row apart.
+    _, _ = new_conversation(demo_inbox, f"注文について質問です（{locale}）", linked=True)
+    linked_name = f"注文について質問です（{locale}）"
+    open_inbox(page, demo_inbox, locale)
+
+    items = page.locator("#conversation-list .conversation")
+    expect(items.first).to_contain_text(t["priority"])  # a priority request comes first
+    expect(row(page, linked_name)).to_be_visible()
+    expect(row(page, waiting_name)).to_have_count(0)
+    screenshot(page, f"inbox-list-{locale}")
+
+    page.get_by_role("tab", name=t["waiting"]).click()
+    expect(row(page, waiting_name)).to_be_visible()
+    expect(row(page, linked_name)).to_have_count(0)
+
+    page.get_by_role("tab", name=t["waiting"]).click()
+    page.get_by_label(t["mine"]).check()
+    expect(items.first).to_be_visible()
+    expect(row(page, waiting_name)).to_have_count(0)  # nobody's yet
+    page.get_by_label(t["unassigned"]).check()
+    expect(row(page, waiting_name)).to_be_visible()
+
+    page.locator("#inbox-search").fill(waiting_name)
+    expect(items).to_have_count(1)
+    page.locator("#inbox-search").fill("")
+    page.get_by_role("tab", name=t["waiting"]).click()
+
+    page.locator('.tab[data-status="open"]').click()
+    page.get_by_label(t["unassigned"]).check()
+    row(page, linked_name).click()
+    expect(page.locator("#thread-name")).not_to_be_empty()
+    expect(page.locator("#messages .message.customer")).to_contain_text(linked_name)
+    expect(page.locator("#customer")).to_contain_text(t["orders"])
+    screenshot(page, f"inbox-conversation-{locale}")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_staff_reply_assign_note_and_resolve(
+    page: Page, demo_inbox: LiveServer, locale: str
+) -> None:
+    t = TEXT[locale]
+    conversation_id, name = new_conversation(demo_inbox, "商品が届きません")
+    open_inbox(page, demo_inbox, locale)
+    row(page, name).click()
+
+    page.locator("#composer-text").fill("ご不便をおかけしています。すぐ確認します。")
+    page.get_by_role("button", name=t["send"], exact=True).click()
+    staff_message = page.locator("#messages .message.staff").last
+    expect(staff_message).to_contain_text("すぐ確認します")
+    expect(staff_message.locator("[data-delivery]")).to_have_text(t["outbox"])
+    expect(page.locator("#assign-select")).to_have_value("demo-staff")  # replying takes it
+    expect(page.locator("#status-select")).to_have_value("waiting")
+
+    page.get_by_role("tab", name=t["note"]).click()
+    page.locator("#composer-text").fill("配送会社に確認中")
+    page.get_by_role("button", name=t["add_note"]).click()
+    expect(page.locator("#messages .message.note")).to_contain_text("配送会社に確認中")
+
+    page.get_by_role("tab", name=t["waiting"]).click()  # replied: it waits for the customer
+    expect(row(page, name)).to_contain_text(t["me"])
+    page.locator("#assign-select").select_option("")
+    expect(row(page, name)).not_to_contain_text(t["me"])
+    page.locator("#assign-select").select_option("demo-staff")
+    expect(row(page, name)).to_contain_text(t["me"])
+    screenshot(page, f"inbox-replied-{locale}")
+
+    page.get_by_role("button", name=t["resolve"]).click()
+    expect(page.locator("#status-select")).to_have_value("resolved")
+    page.get_by_role("tab", name=t["resolved"]).click()
+    expect(row(page, name)).to_be_visible()
+    with demo_inbox.app.app_context():
+        conversation = db.session.get(Conversation, conversation_id)
+        assert conversation is not None
+        assert (conversation.status, conversation.assignee_id) == ("resolved", "demo-staff")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("locale", ["ja", "en"])
+def test_a_new_message_appears_without_reloading(
+    page: Page, demo_inbox: LiveServer, locale: str
+) -> None:
+    t = TEXT[locale]
+    conversation_id, name = new_conversation(demo_inbox, "最初のメッセージ")
+    open_inbox(page, demo_inbox, locale)
+    row(page, name).click()
+    expect(page.locator("#messages .message.customer")).to_have_count(1)
+
+    # The customer writes again and the bot cannot answer: staff see it within 3 seconds.
+    with demo_inbox.app.app_context():
+        write_first()
+        conversation = db.session.get(Conversation, conversation_id)
+        assert conversation is not None
+        shop = db.session.get(Shop, conversation.shop_id)
+        assert shop is not None
+        now = datetime.now(UTC)
+        message = Message(
+            shop_id=shop.id,
+            conversation_id=conversation.id,
+            direction=Direction.IN,
+            type="text",
+            text="工場見学はできますか？",
+            sender=Sender.CUSTOMER,
+            payload={},
+            created_at=now,
+        )
+        db.session.add(message)
+        db.session.flush()
+        services.record_incoming(shop, conversation, message, now=now)
+        conversation.handed_off_at = None
+        bot.answer(shop, conversation, message, now=now)
+        db.session.commit()
+
+    expect(page.locator("#messages .message.customer").last).to_contain_text(
+        "工場見学はできますか？", timeout=3000
+    )
+    expect(page.locator("#messages .message.bot").last).to_contain_text(t["bot"], timeout=3000)
+    screenshot(page, f"inbox-live-{locale}")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_customer_text_that_looks_like_html_stays_text(page: Page, demo_inbox: LiveServer) -> None:
+    payload = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2"><b>bold</b>'
+    _, name = new_conversation(demo_inbox, payload)
+    open_inbox(page, demo_inbox, "ja")
+
+    expect(row(page, name)).to_contain_text("<script>window.pwned=1</script>")
+    row(page, name).click()
+    bubble = page.locator("#messages .message.customer .text").last
+    expect(bubble).to_have_text(payload)
+    assert bubble.locator("img, script, b").count() == 0
+    assert page.evaluate("window.pwned") is None
+    screenshot(page, "inbox-script-payload")

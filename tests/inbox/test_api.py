@@ -1,0 +1,364 @@
+"""/api/admin/inbox as staff use it: the list and its filters, a conversation, replying,
+notes, assigning, statuses, saved replies, FAQ entries; bad input and other shops' ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from server.db import db, utcnow
+from server.inbox.models import Conversation, ConversationNote, FaqEntry, Message
+from server.line.models import Delivery
+from tests.conftest import AdminClient, session_token_for
+from tests.factories.commerce import CustomerFactory, OrderFactory, OrderLineFactory
+from tests.factories.inbox import (
+    ConversationFactory,
+    FaqEntryFactory,
+    MessageFactory,
+    SavedReplyFactory,
+)
+from tests.factories.line import LineUserFactory
+from tests.factories.shops import ShopFactory
+
+SCRIPT = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+
+def as_staff(admin: AdminClient, staff_id: str) -> AdminClient:
+    """An admin client whose session tokens carry another staff member's `sub`."""
+
+    class Staff(AdminClient):
+        def request(self, method: str, path: str, *, shop: Any, **kwargs: Any) -> Any:
+            token = session_token_for(shop.domain, sub=staff_id)
+            headers = {"Authorization": f"Bearer {token}"}
+            return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    return Staff(admin.client)
+
+
+def ids(response: Any) -> list[int]:
+    return [c["id"] for c in response.json["conversations"]]
+
+
+def test_the_list_puts_priority_first_then_the_newest(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    now = utcnow()
+    old_priority = ConversationFactory(
+        line_user=LineUserFactory(shop=shop), priority=2, last_message_at=now - timedelta(days=3)
+    )
+    subscriber = ConversationFactory(
+        line_user=LineUserFactory(shop=shop), priority=1, last_message_at=now - timedelta(days=2)
+    )
+    newest = ConversationFactory(line_user=LineUserFactory(shop=shop), last_message_at=now)
+    older = ConversationFactory(
+        line_user=LineUserFactory(shop=shop), last_message_at=now - timedelta(hours=1)
+    )
+    ConversationFactory(line_user=LineUserFactory(shop=shop), status="resolved")
+    db.session.commit()
+
+    response = admin.get("/api/admin/inbox/conversations?status=open", shop=shop)
+
+    assert response.status_code == 200
+    assert ids(response) == [old_priority.id, subscriber.id, newest.id, older.id]
+    first = response.json["conversations"][0]
+    assert first["priority"] == "requested"
+    assert response.json["conversations"][1]["priority"] == "subscriber"
+    assert response.json["counts"]["open"] == 4
+    assert response.json["counts"]["resolved"] == 1
+
+
+def test_filters_mine_unassigned_and_status(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    mine = ConversationFactory(line_user=LineUserFactory(shop=shop), assignee_id="42")
+    theirs = ConversationFactory(line_user=LineUserFactory(shop=shop), assignee_id="7")
+    nobody = ConversationFactory(line_user=LineUserFactory(shop=shop))
+    waiting = ConversationFactory(line_user=LineUserFactory(shop=shop), status="waiting")
+    db.session.commit()
+
+    base = "/api/admin/inbox/conversations"
+    assert ids(admin.get(f"{base}?assignee=me", shop=shop)) == [mine.id]  # sub 42 is "me"
+    assert set(ids(admin.get(f"{base}?assignee=unassigned", shop=shop))) == {nobody.id}
+    assert ids(admin.get(f"{base}?status=waiting", shop=shop)) == [waiting.id]
+    everyone = admin.get(f"{base}?status=all", shop=shop)
+    assert set(ids(everyone)) == {mine.id, theirs.id, nobody.id, waiting.id}
+    assert everyone.json["counts"]["mine"] == 1
+    assert everyone.json["me"] == "42"
+
+
+def test_search_finds_names_and_message_text(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    by_customer = ConversationFactory(
+        line_user=LineUserFactory(
+            shop=shop, display_name="hana", customer=CustomerFactory(shop=shop, last_name="佐藤")
+        )
+    )
+    by_line_name = ConversationFactory(line_user=LineUserFactory(shop=shop, display_name="みどり"))
+    by_text = ConversationFactory(line_user=LineUserFactory(shop=shop, display_name="x"))
+    MessageFactory(conversation=by_text, text="定期便を解約したいです")
+    MessageFactory(
+        conversation=ConversationFactory(line_user=LineUserFactory(shop=shop)), text="100%"
+    )
+    db.session.commit()
+
+    def search(q: str) -> list[int]:
+        return ids(admin.get("/api/admin/inbox/conversations", shop=shop, query_string={"q": q}))
+
+    assert search("佐藤") == [by_customer.id]
+    assert search("みどり") == [by_line_name.id]
+    assert search("解約") == [by_text.id]
+    assert search("%") != []  # a literal percent sign, not a wildcard that matches everything
+    assert len(search("%")) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=closed", "assignee=someone", "limit=0", "limit=abc", "q=" + "x" * 101],
+)
+def test_bad_list_parameters_are_422(app_ctx: None, admin: AdminClient, query: str) -> None:
+    response = admin.get(f"/api/admin/inbox/conversations?{query}", shop=ShopFactory())
+    assert response.status_code == 422
+    assert response.json["error"] == "invalid"
+
+
+def test_a_conversation_shows_history_bot_marks_and_the_customer(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop = ShopFactory()
+    customer = CustomerFactory(shop=shop, last_name="山田", first_name="花子")
+    order = OrderFactory(customer=customer, name="#1001", total_price=4500)
+    OrderLineFactory(order=order, title="青汁 30包", quantity=2)
+    conversation = ConversationFactory(
+        line_user=LineUserFactory(shop=shop, customer=customer), unread_count=2
+    )
+    MessageFactory(conversation=conversation, text=SCRIPT)
+    MessageFactory(
+        conversation=conversation,
+        type="sticker",
+        text=None,
+        payload={"packageId": "446", "stickerId": "1988"},
+    )
+    MessageFactory(
+        conversation=conversation,
+        direction="out",
+        sender="bot",
+        text="送料は660円です",
+        payload={"bot": {"phrasing": "送料はいくら", "score": 0.8}},
+    )
+    db.session.commit()
+
+    response = admin.get(f"/api/admin/inbox/conversations/{conversation.id}", shop=shop)
+
+    assert response.status_code == 200
+    body = response.json
+    assert [m["type"] for m in body["messages"]] == ["text", "sticker", "text"]
+    assert body["messages"][0]["text"] == SCRIPT  # data, returned as text; the page never parses it
+    assert body["messages"][1]["sticker"] == {"packageId": "446", "stickerId": "1988"}
+    assert body["messages"][2]["bot"]["faq_question"] == "送料はいくら"
+    panel = body["customer"]
+    assert panel["linked"] is True
+    assert panel["name"] == "山田 花子"
+    assert panel["orders"][0]["name"] == "#1001"
+    assert panel["orders"][0]["items"] == [{"title": "青汁 30包", "quantity": 2, "price": 3000}]
+    assert panel["stats"]["orders"] == 1
+
+    read = admin.post(f"/api/admin/inbox/conversations/{conversation.id}/read", shop=shop)
+    assert read.json["unread"] == 0
+
+
+def test_an_unlinked_friend_shows_their_line_profile(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop, display_name="ゆき"))
+    db.session.commit()
+    panel = admin.get(f"/api/admin/inbox/conversations/{conversation.id}", shop=shop).json[
+        "customer"
+    ]
+    assert panel["linked"] is False
+    assert panel["line"]["display_name"] == "ゆき"
+
+
+def test_a_staff_reply_goes_through_the_delivery_pipeline(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop = ShopFactory()
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop))
+    db.session.commit()
+
+    response = admin.post(
+        f"/api/admin/inbox/conversations/{conversation.id}/replies",
+        shop=shop,
+        json={"text": "確認しますね"},
+    )
+
+    assert response.status_code == 201
+    assert response.json["sender"] == "staff"
+    assert response.json["staff_id"] == "42"
+    assert response.json["delivery"] is not None  # its state, shown next to the message
+    message = db.session.get(Message, response.json["id"])
+    assert message is not None
+    delivery = db.session.get(Delivery, message.delivery_id)
+    assert delivery is not None
+    assert delivery.messages == [{"type": "text", "text": "確認しますね"}]
+    db.session.refresh(conversation)
+    assert conversation.status == "waiting"
+    assert conversation.assignee_id == "42"  # whoever answers an unassigned chat takes it
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"text": "   "}, {"text": 5}, {"text": "x" * 5001}, {"product_id": "1"}, {}],
+)
+def test_bad_replies_are_refused_and_send_nothing(
+    app_ctx: None, admin: AdminClient, body: dict[str, Any]
+) -> None:
+    shop = ShopFactory()
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop))
+    db.session.commit()
+    response = admin.post(
+        f"/api/admin/inbox/conversations/{conversation.id}/replies", shop=shop, json=body
+    )
+    assert response.status_code == 422
+    assert db.session.query(Message).filter_by(conversation_id=conversation.id).count() == 0
+
+
+def test_a_reply_that_is_not_json_is_400(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop))
+    db.session.commit()
+    response = admin.post(
+        f"/api/admin/inbox/conversations/{conversation.id}/replies", shop=shop, data="text=hi"
+    )
+    assert response.status_code == 400
+
+
+def test_notes_assignment_and_resolving(app_ctx: None, admin: AdminClient) -> None:
+    shop = ShopFactory()
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop), priority=2)
+    db.session.commit()
+    base = f"/api/admin/inbox/conversations/{conversation.id}"
+
+    as_staff(admin, "7").get("/api/admin/inbox/staff", shop=shop)  # staff 7 opened the inbox
+    staff = admin.get("/api/admin/inbox/staff", shop=shop).json["staff"]
+    assert {s["id"] for s in staff} == {"7", "42"}
+
+    note = admin.post(f"{base}/notes", shop=shop, json={"body": "返金の可能性あり"})
+    assert note.status_code == 201
+    assert db.session.query(ConversationNote).count() == 1
+    assigned = admin.post(f"{base}/assign", shop=shop, json={"staff_id": "7"})
+    assert assigned.json["assignee"] == "7"
+    timeline = admin.get(base, shop=shop).json["messages"]
+    assert [m["sender"] for m in timeline] == ["note"]
+
+    resolved = admin.post(f"{base}/status", shop=shop, json={"status": "resolved"})
+    assert resolved.json["status"] == "resolved"
+    assert resolved.json["priority"] is None  # the priority request is handled
+    unassigned = admin.post(f"{base}/assign", shop=shop, json={"staff_id": None})
+    assert unassigned.json["assignee"] is None
+
+    assert admin.post(f"{base}/status", shop=shop, json={"status": "done"}).status_code == 422
+    assert admin.post(f"{base}/assign", shop=shop, json={}).status_code == 422
+    assert admin.post(f"{base}/assign", shop=shop, json={"staff_id": 7}).status_code == 422
+    assert admin.post(f"{base}/notes", shop=shop, json={"body": ""}).status_code == 422
+
+
+def test_saved_replies_and_faq_entries_are_managed_per_shop(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop = ShopFactory()
+    created = admin.post(
+        "/api/admin/inbox/saved-replies", shop=shop, json={"title": "挨拶", "body": "こんにちは！"}
+    )
+    assert created.status_code == 201
+    listed = admin.get("/api/admin/inbox/saved-replies", shop=shop).json["saved_replies"]
+    assert [r["title"] for r in listed] == ["挨拶"]
+    assert (
+        admin.post("/api/admin/inbox/saved-replies", shop=shop, json={"title": ""}).status_code
+        == 422
+    )
+
+    entry = admin.post(
+        "/api/admin/inbox/faq",
+        shop=shop,
+        json={
+            "questions": ["送料はいくら？", "送料無料の条件"],
+            "answer": "660円です",
+            "quick_replies": [{"label": "詳しく", "url": "https://example.jp/shipping"}],
+        },
+    )
+    assert entry.status_code == 201
+    tried = admin.post(
+        "/api/admin/inbox/faq/try", shop=shop, json={"question": "送料はいくらですか"}
+    )
+    assert tried.json["answers"] is True
+    assert tried.json["candidates"][0]["key"] == str(entry.json["id"])
+    for bad in (
+        {"questions": [], "answer": "x"},
+        {"questions": ["a"], "answer": ""},
+        {"questions": ["a"], "answer": "x", "quick_replies": [{"label": "x", "url": "http://x"}]},
+        {"questions": ["a"], "answer": "x", "quick_replies": [{"label": "", "text": "x"}]},
+        {"questions": "a", "answer": "x"},
+    ):
+        assert admin.post("/api/admin/inbox/faq", shop=shop, json=bad).status_code == 422
+    assert db.session.query(FaqEntry).filter_by(shop_id=shop.id).count() == 1
+
+    hours = admin.put(
+        "/api/admin/inbox/settings",
+        shop=shop,
+        json={"support_hours": {"weekdays": [0, 1, 2], "open": "09:00", "close": "17:00"}},
+    )
+    assert hours.json["support_hours"]["weekdays"] == [0, 1, 2]
+    assert (
+        admin.put("/api/admin/inbox/settings", shop=shop, json={"threshold": 3}).status_code == 422
+    )
+
+
+def test_staff_of_one_shop_never_see_another_shops_inbox(
+    app: Flask, app_ctx: None, admin: AdminClient
+) -> None:
+    mine, other = ShopFactory(), ShopFactory()
+    ConversationFactory(line_user=LineUserFactory(shop=mine))
+    theirs = ConversationFactory(line_user=LineUserFactory(shop=other))
+    MessageFactory(conversation=theirs, text="秘密の相談")
+    their_reply = SavedReplyFactory(shop=other)
+    their_faq = FaqEntryFactory(shop=other)
+    db.session.commit()
+
+    listed = admin.get("/api/admin/inbox/conversations?status=all&q=秘密", shop=mine)
+    assert listed.json["conversations"] == []
+    assert listed.json["counts"]["open"] == 1  # only its own
+
+    routes = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("admin_api.inbox.") and rule.arguments
+    ]
+    assert len(routes) >= 10
+    for rule in routes:
+        values = {
+            "conversation_id": theirs.id,
+            "reply_id": their_reply.id,
+            "entry_id": their_faq.id,
+        }
+        path = rule.build({k: values[k] for k in rule.arguments})[1]
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = admin.request(method, path, shop=mine, json={"text": "x", "body": "x"})
+            assert response.status_code == 404, (method, path)
+    db.session.refresh(theirs)
+    assert theirs.status == "open"
+    assert db.session.query(Message).filter_by(conversation_id=theirs.id).count() == 1
+
+
+def test_the_inbox_api_needs_a_session_token(app_ctx: None, client: Any) -> None:
+    assert client.get("/api/admin/inbox/conversations").status_code == 401
+
+
+def test_conversation_count_is_only_conversations_with_messages(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop = ShopFactory()
+    db.session.add(
+        Conversation(shop_id=shop.id, line_user_id=LineUserFactory(shop=shop).id, status="open")
+    )
+    db.session.commit()
+    assert admin.get("/api/admin/inbox/conversations", shop=shop).json["counts"]["open"] == 0
