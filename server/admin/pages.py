@@ -18,6 +18,7 @@ bp = Blueprint("pages", __name__)
 NAV: list[tuple[str, str, str]] = [
     ("home", "/", "nav.home"),
     ("inbox", "/inbox", "nav.inbox"),
+    ("faq", "/inbox/faq", "nav.faq"),
 ]
 
 
@@ -45,6 +46,18 @@ def inbox() -> Response | str:
         return home()
     return render_template(
         "admin/inbox.html", page="inbox", inbox_text=page_text(), poll_ms=1500, **context
+    )
+
+
+@bp.get("/inbox/faq")
+def inbox_faq() -> Response | str:
+    from .api.inbox import page_text
+
+    context = _page_context()
+    if context is None:
+        return home()
+    return render_template(
+        "admin/inbox_faq.html", page="faq", faq_text=page_text("inbox.faq.js."), **context
     )
 
 

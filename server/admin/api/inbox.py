@@ -30,13 +30,13 @@ from server.inbox.models import (
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 
-def page_text() -> dict[str, str]:
-    """The inbox script's strings in the page's language ("inbox.js.me" → "me")."""
+def page_text(prefix: str = "inbox.js.") -> dict[str, str]:
+    """A page script's strings in the page's language ("inbox.js.me" → "me")."""
     locale = current_locale()
     return {
-        key.removeprefix("inbox.js."): translate(key, locale=locale)
+        key.removeprefix(prefix): translate(key, locale=locale)
         for key in catalog(locale)
-        if key.startswith("inbox.js.")
+        if key.startswith(prefix)
     }
 
 
