@@ -274,7 +274,15 @@ def create_rich_menu(t: Target, menu: dict[str, Any]) -> str:
 
 
 def upload_rich_menu_image(t: Target, rich_menu_id: str, image: bytes, content_type: str) -> None:
-    call(t, "set_rich_menu_image", rich_menu_id, image, blob_api=True, _content_type=content_type)
+    # The SDK sets no Content-Type for this upload (and ignores _content_type): pass it here.
+    call(
+        t,
+        "set_rich_menu_image",
+        rich_menu_id,
+        image,
+        blob_api=True,
+        _headers={"Content-Type": content_type},
+    )
 
 
 def delete_rich_menu(t: Target, rich_menu_id: str) -> None:

@@ -40,6 +40,7 @@ import secrets
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -240,7 +241,14 @@ class LineStandIn:
     def _answer(self, request: Request, call: Call) -> Response:
         path = call.path
         if path.startswith("/oauth2/") or path.startswith("/dialog/"):
-            return self._login(request, call)
+            planned = self._take_planned(path)
+            if planned is not None and planned.status is not None:
+                return _json(planned.body or {"error": "server_error"}, planned.status)
+            response = self._login(request, call)
+            if planned is not None:
+                call.status = response.status_code
+                time.sleep(TIMEOUT_DELAY)
+            return response
         if path == "/v2/oauth/accessToken":
             problem = self._validate(request, "channel-access-token.yml")
             if problem:
@@ -518,12 +526,14 @@ class LineStandIn:
             claims["nonce"] = grant["nonce"]
         claims.update(self.id_token_claims)
         claims = {k: v for k, v in claims.items() if v is not None}
-        id_token = jwt.encode(
-            claims,
-            self.id_token_key if self.id_token_key is not None else secret,
-            algorithm=self.id_token_algorithm,
-            headers=self.id_token_header or None,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # forged tokens may use weak keys on purpose
+            id_token = jwt.encode(
+                claims,
+                self.id_token_key if self.id_token_key is not None else secret,
+                algorithm=self.id_token_algorithm,
+                headers=self.id_token_header or None,
+            )
         return _json(
             {
                 "access_token": "login-" + secrets.token_urlsafe(16),
