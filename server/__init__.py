@@ -33,6 +33,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import admin, health, liff_api
 
     app.register_blueprint(health.bp)
+    from .shopify import auth as shopify_auth
+    from .shopify import proxy as shopify_proxy
+    from .shopify import webhooks as shopify_webhooks
+
+    app.register_blueprint(shopify_auth.bp)
+    app.register_blueprint(shopify_webhooks.bp)
+    app.register_blueprint(shopify_proxy.create_blueprint())
     app.register_blueprint(admin.create_pages_blueprint())
     app.register_blueprint(admin.create_api_blueprint())
     app.register_blueprint(liff_api.create_blueprint())

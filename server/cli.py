@@ -33,3 +33,6 @@ def demo(customers: int) -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(demo)
+    from .shopify.cli import shopify
+
+    app.cli.add_command(shopify)

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, str | None] = {
     "SHOPIFY_API_SECRET": None,
     "SHOPIFY_SCOPES": (
         "read_products,read_customers,read_orders,read_all_orders,write_discounts,"
-        "read_discounts,read_own_subscription_contracts"
+        "read_discounts,read_own_subscription_contracts,write_app_proxy"
     ),
     "SHOPIFY_API_VERSION": "2025-04",
     "SHOPIFY_API_BASE_URL": "https://{shop}",

@@ -40,6 +40,7 @@ TASK_MODULES: tuple[str, ...] = (
     "server.line.tasks",
     "server.membership.tasks",
     "server.coupons.tasks",
+    "server.shopify.tasks",
 )
 
 _PENDING = "kizuna_pending_tasks"

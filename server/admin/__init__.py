@@ -12,11 +12,11 @@ from flask import Blueprint
 
 def create_api_blueprint() -> Blueprint:
     from . import auth
-    from .api import coupon_offers, dashboard, inbox, membership, shop
+    from .api import coupon_offers, dashboard, inbox, membership, shop, shopify_data
 
     api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
     api.before_request(auth.authenticate)
-    for child in (shop, dashboard, membership, coupon_offers, inbox):
+    for child in (shop, dashboard, membership, coupon_offers, inbox, shopify_data):
         api.register_blueprint(child.bp)
     return api
 

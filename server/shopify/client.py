@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 # Features that add queries or mutations add their module here.
 OPERATION_MODULES: tuple[str, ...] = (
     "server.coupons.discounts",
+    "server.shopify.backfill",
+    "server.shopify.install",
     "server.shopify.topics",
 )
 

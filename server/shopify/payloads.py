@@ -115,13 +115,14 @@ def product(payload: dict[str, Any], currency: str) -> ProductData:
 
 
 def order(payload: dict[str, Any], default_currency: str) -> OrderData:
+    shopify_id = required_id(payload)
     currency = str(payload.get("currency") or default_currency)
     buyer = payload.get("customer")
     processed = parse_time(payload.get("processed_at")) or parse_time(payload.get("created_at"))
     if processed is None:
         raise PayloadError("the order has neither processed_at nor created_at")
     return OrderData(
-        shopify_id=required_id(payload),
+        shopify_id=shopify_id,
         processed_at=processed,
         name=str(payload.get("name") or ""),
         email=payload.get("email") or payload.get("contact_email"),

@@ -211,7 +211,7 @@ def _refresh(shop_id: int, *, now: datetime, stale: str | None) -> _Snapshot:
     deadline = time.monotonic() + WAIT_FOR_OTHER_REFRESH
     while True:
         with _own_transaction() as session:
-            shop = session.get(Shop, shop_id, populate_existing=True)
+            shop = _read(session, shop_id)
             if shop is None or not shop.installed or shop.access_token is None:
                 raise ShopNotConnected("the shop is not installed")
             if not needs_refresh(shop, now=now) and shop.access_token != stale:
@@ -233,15 +233,21 @@ def _refresh(shop_id: int, *, now: datetime, stale: str | None) -> _Snapshot:
             ).rowcount  # type: ignore[attr-defined]
             session.commit()
             if taken == 1:
-                return _refresh_holding_lease(session, shop_id, now=now)
+                return _refresh_holding_lease(session, shop_id, stale=stale, now=now)
         if time.monotonic() > deadline:
             raise ShopifyUnavailable("another process is still refreshing the token; try again")
         time.sleep(WAIT_STEP)
 
 
-def _refresh_holding_lease(session: Session, shop_id: int, *, now: datetime) -> _Snapshot:
-    shop = session.get(Shop, shop_id, populate_existing=True)
+def _refresh_holding_lease(
+    session: Session, shop_id: int, *, stale: str | None, now: datetime
+) -> _Snapshot:
+    shop = _read(session, shop_id)
     assert shop is not None  # noqa: S101 - we hold its lease
+    if not needs_refresh(shop, now=now) and shop.access_token != stale:
+        shop.token_lease_until = None  # refreshed between our look and our lease
+        session.commit()
+        return _Snapshot.of(shop)
     spent = shop.refresh_token
     request = {
         "shop": shop.domain.removesuffix(".myshopify.com"),
@@ -262,7 +268,8 @@ def _refresh_holding_lease(session: Session, shop_id: int, *, now: datetime) -> 
         log.info("refreshed the access token of shop %s", shop_id)
         return _Snapshot.of(shop)
     code = result.log.code
-    session.refresh(shop)
+    shop = _read(session, shop_id)
+    assert shop is not None  # noqa: S101
     if shop.refresh_token != spent:  # our lease ran out and someone else refreshed meanwhile
         return _Snapshot.of(shop)
     if code in DEAD_REFRESH:
@@ -274,11 +281,23 @@ def _refresh_holding_lease(session: Session, shop_id: int, *, now: datetime) -> 
     raise ShopifyUnavailable(f"token refresh failed ({code}); try again later")
 
 
+def _read(session: Session, shop_id: int) -> Shop | None:
+    """The shop's current row, in a read-only transaction that ends at once.
+
+    A transaction that reads and then writes fails on SQLite (WAL) if another connection wrote
+    in between ("database is locked", busy_timeout does not help); one that writes first waits
+    its turn. So reads end before the writes that follow them.
+    """
+    shop = session.get(Shop, shop_id, populate_existing=True)
+    session.commit()  # expire_on_commit=False: the object keeps what was read
+    return shop
+
+
 def disconnect(shop: Shop) -> None:
     """Shopify said the token is no good (401 after a refresh): forget it, mark the shop
     uninstalled (sends stop) until the merchant opens the app again. Committed at once."""
     with _own_transaction() as session:
-        row = session.get(Shop, shop.id, populate_existing=True)
+        row = _read(session, shop.id)
         if row is not None:
             _disconnect(session, row)
     for name in ("access_token", "access_token_expires_at", "refresh_token"):

@@ -166,6 +166,13 @@ def on_app_uninstalled(shop: Shop, event: WebhookEvent, now: datetime) -> None:
         log.info("shop %s uninstalled Kizuna", shop.id)
 
 
+def on_bulk_operation_finish(shop: Shop, event: WebhookEvent, now: datetime) -> None:
+    from . import backfill
+
+    operation_id = str(event.payload.get("admin_graphql_api_id") or "")
+    backfill.bulk_operation_finished(shop, operation_id, now=now)
+
+
 def on_scopes_update(shop: Shop, event: WebhookEvent, now: datetime) -> None:
     current = event.payload.get("current")
     if isinstance(current, list):
@@ -235,6 +242,7 @@ TOPICS: dict[str, Handler] = {
     "products/delete": on_product_deleted,
     "app/uninstalled": on_app_uninstalled,
     "app/scopes_update": on_scopes_update,
+    "bulk_operations/finish": on_bulk_operation_finish,
     "subscription_contracts/create": on_subscription_contract,
     "subscription_contracts/update": on_subscription_contract,
     "subscription_contracts/activate": on_subscription_contract,

@@ -40,6 +40,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -70,7 +71,6 @@ from server.db import utcnow
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "refs" / "shopify" / "schema.graphql"
 ACCESS_TOKEN_LIFETIME = 3600
 REFRESH_TOKEN_LIFETIME = 7_776_000
-DEFAULT_SCOPES = "read_products,read_customers,read_orders,read_all_orders,write_discounts"
 INVALID_TOKEN_MESSAGE = (
     "[API] Invalid API key or access token (unrecognized login or wrong password)"
 )
@@ -161,9 +161,10 @@ class ShopifyStandIn:
         self.files: dict[str, bytes] = {}
         self.strict_tokens = False
         self.refresh_retry_window = 0.0
-        self.scopes = DEFAULT_SCOPES
+        self.scopes = str(app.config["SHOPIFY_SCOPES"])  # Shopify grants what the app requests
         self.graphql_failures: list[tuple[int, dict[str, str]]] = []
         self.token_failures: list[int] = []
+        self.token_delay = 0.0  # seconds the token endpoint takes (to widen races in tests)
         self.sleeps: list[float] = []  # waits the GraphQL client asked for (not spent)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -338,6 +339,8 @@ class ShopifyStandIn:
         grant_type = str(
             params.get("grant_type") or ("authorization_code" if "code" in params else "")
         )
+        if self.token_delay:
+            time.sleep(self.token_delay)
         record = TokenRequest(
             shop=shop, grant_type=grant_type, params=params, content_type=content_type
         )
@@ -531,7 +534,8 @@ def throttled_answer(requested: int = 500, available: float = 100.0) -> dict[str
 
 @pytest.fixture(scope="session")
 def _shopify_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
+    admin_schema()  # built before the first request, not while a client waits for an answer
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     yield server
     server.clear()

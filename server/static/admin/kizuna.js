@@ -79,3 +79,53 @@ export function barChart(container, points, formatValue = String) {
   });
   container.append(chart);
 }
+
+// The onboarding checklist on Home: live status from /api/admin/onboarding, refreshed every few
+// seconds while the history import runs.
+export async function renderChecklist(section, notice) {
+  let timer = null;
+  async function refresh() {
+    let data;
+    try {
+      data = await api("/api/admin/onboarding");
+    } catch (error) {
+      toast(error.message, true);
+      return;
+    }
+    let done = 0;
+    for (const step of data.steps) {
+      const item = section.querySelector(`[data-step="${step.key}"]`);
+      if (!item) continue;
+      item.dataset.state = step.done ? "done" : "pending";
+      const badge = item.querySelector(".step-status");
+      badge.textContent = step.done ? badge.dataset.done : badge.dataset.pending;
+      if (step.done) done += 1;
+      const bar = item.querySelector(".progress");
+      if (bar && step.percent !== undefined && step.percent !== null) {
+        bar.setAttribute("aria-valuenow", String(step.percent));
+        bar.querySelector(".progress-fill").style.width = `${step.percent}%`;
+        item.querySelector(".step-help").textContent = step.detail || item.querySelector(".step-help").textContent;
+      }
+    }
+    section.querySelector("[data-summary]").textContent = `${done} / ${data.steps.length}`;
+    if (notice && data.privacy_requests_waiting > 0) {
+      notice.querySelector("[data-text]").textContent = data.privacy_notice;
+      notice.hidden = false;
+    }
+    clearTimeout(timer);
+    if (data.steps.some(s => s.key === "history" && s.running)) timer = setTimeout(refresh, 3000);
+  }
+  await refresh();
+}
+
+// Download an authenticated JSON endpoint as a file (the session token cannot ride on a link).
+export async function download(path, filename) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${await idToken()}` } });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url; a.download = filename;
+  document.body.append(a); a.click(); a.remove();
+  URL.revokeObjectURL(url);
+}

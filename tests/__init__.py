@@ -1,0 +1,1 @@
+"""Kizuna's test suite (a package, so test folders never shadow libraries such as `shopify`)."""
