@@ -15,7 +15,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/kizuna_test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint pytest pytest-services chromium clean
+.PHONY: help setup run test lint pytest pytest-services chromium clean liff
 
 help:
 	@echo "make run    set up (virtualenv, locked dependencies, migrations, demo shop) and start"
@@ -45,10 +45,23 @@ instance/dev.env:
 	   echo "KIZUNA_DEMO=1"; } > $@
 	@echo "Wrote $@ (local secrets for the demo)."
 
-run: setup instance/dev.env
+run: setup instance/dev.env liff
 	@set -a; . instance/dev.env; set +a; \
 	  $(FLASK) db upgrade && $(FLASK) demo && \
 	  HOST=$(HOST) PORT=$(PORT) FLASK="$(FLASK)" ./scripts/run-dev
+
+# The LIFF mini-app (liff/): packages exactly as locked, then Vite builds it into
+# server/static/liff/, which Flask serves at /liff/<liff id>/. Rebuilt when a source changes.
+LIFF_BUILD := server/static/liff/index.html
+LIFF_SOURCES := $(shell find liff/src -type f) liff/index.html liff/vite.config.js
+
+liff/node_modules/.package-lock.json: liff/package.json liff/package-lock.json
+	cd liff && npm ci --no-audit --no-fund
+
+$(LIFF_BUILD): liff/node_modules/.package-lock.json $(LIFF_SOURCES)
+	cd liff && npm run build
+
+liff: $(LIFF_BUILD)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
 # and Japanese fonts so that screenshots show Japanese text rather than empty boxes.
@@ -66,11 +79,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-pytest: setup chromium
+pytest: setup chromium liff
 	@echo "== pytest on SQLite"
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -n 2 -q
 
-pytest-services: setup chromium
+pytest-services: setup chromium liff
 	@if $(BIN)/python scripts/services-up "$(PG_URL)" "$(REDIS_TEST_URL)"; then \
 	  echo "== pytest on PostgreSQL ($(PG_URL)) with Redis ($(REDIS_TEST_URL))"; \
 	  DATABASE_URL="$(PG_URL)" REDIS_URL="$(REDIS_TEST_URL)" $(BIN)/pytest -n 2 -q; \

@@ -39,7 +39,7 @@ const ja = {
   "coupons.none_available": "いま受け取れるクーポンはありません",
   "coupons.none_mine": "まだクーポンはありません",
   "coupons.claim": "受け取る",
-  "coupons.claim_label": "{title}を受け取る",
+  "coupons.claim_label": "受け取る：{title}",
   "coupons.exchange": "{points}ptと交換",
   "coupons.claimed": "クーポンを受け取りました",
   "coupons.percent": "{value}%OFF",
@@ -51,7 +51,7 @@ const ja = {
   "coupons.until": "{date}まで",
   "coupons.left": "残り {time}",
   "coupons.use": "今すぐ使う",
-  "coupons.use_label": "{title}をストアで使う",
+  "coupons.use_label": "今すぐ使う：{title}",
   "coupons.copy": "コードをコピー",
   "coupons.copied": "コードをコピーしました",
   "coupons.code": "クーポンコード",
@@ -128,7 +128,7 @@ const en: typeof ja = {
   "coupons.none_available": "No coupons to claim right now",
   "coupons.none_mine": "No coupons yet",
   "coupons.claim": "Claim",
-  "coupons.claim_label": "Claim {title}",
+  "coupons.claim_label": "Claim: {title}",
   "coupons.exchange": "Exchange {points} pt",
   "coupons.claimed": "Coupon claimed",
   "coupons.percent": "{value}% OFF",
@@ -140,7 +140,7 @@ const en: typeof ja = {
   "coupons.until": "Until {date}",
   "coupons.left": "{time} left",
   "coupons.use": "Use now",
-  "coupons.use_label": "Use {title} in the store",
+  "coupons.use_label": "Use now: {title}",
   "coupons.copy": "Copy code",
   "coupons.copied": "Code copied",
   "coupons.code": "Coupon code",
@@ -207,7 +207,9 @@ export function money(minor: number): string {
     style: "currency",
     currency,
     maximumFractionDigits: digits,
-  }).format(minor / 10 ** digits);
+  })
+    .format(minor / 10 ** digits)
+    .replace("\uffe5", "\u00a5"); // ja-JP formats the full-width yen sign; shops print ¥
 }
 
 export function number(value: number): string {

@@ -22,6 +22,6 @@ def create_api_blueprint() -> Blueprint:
 
 
 def create_pages_blueprint() -> Blueprint:
-    from . import pages
+    from . import membership_pages, pages  # noqa: F401 - membership_pages adds routes to pages.bp
 
     return pages.bp

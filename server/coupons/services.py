@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from server.commerce.models import Order
+from server.commerce.models import Customer, Order
 from server.db import db
 from server.errors import Conflict, Invalid, NotFound
 from server.jobs import enqueue_after_commit
+from server.line.models import LineUser
 from server.membership import services as membership
 from server.membership.models import Member, Tier
 from server.shops.models import Shop
@@ -436,3 +437,9 @@ def offer_stats(shop: Shop, offer_ids: Iterable[int]) -> dict[int, OfferStats]:
 def on_order(shop: Shop, order: Order, *, now: datetime) -> None:
     """ORDER_LISTENERS entry (shopify/topics.py): codes on the order mark coupons used."""
     record_redemptions(shop, order, now=now)
+
+
+def on_linked(shop: Shop, line_user: LineUser, customer: Customer, *, now: datetime) -> None:
+    """LINK_LISTENERS entry: the offers marked as the link incentive, once per member."""
+    member = membership.ensure_member(shop, customer, now=now)
+    issue_link_incentives(shop, member, now=now)

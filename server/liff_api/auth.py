@@ -22,8 +22,8 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidIdToken("missing ID token (Authorization: Bearer <LIFF ID token>)")
     verified = verify(token.strip(), liff_id=request.headers.get("X-Liff-Id"))
-    shop = db.session.get(Shop, verified.channel.shop_id)
-    if shop is None or not shop.installed:
+    shop = verified.shop
+    if not shop.installed:
         raise InvalidIdToken("this shop no longer uses Kizuna")
     now = utcnow()
     line_user, created = _line_user(shop, verified.user_id, verified.claims, now=now)

@@ -25,6 +25,7 @@ from server import http
 from server.db import db
 from server.errors import Unauthorized, Unavailable
 from server.line.models import LineChannel
+from server.shops.models import Shop
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def clear_key_cache() -> None:
 @dataclass(frozen=True)
 class VerifiedToken:
     channel: LineChannel
+    shop: Shop
     user_id: str
     claims: dict[str, Any]
 
@@ -86,13 +88,14 @@ def verify(token: str, *, liff_id: str | None) -> VerifiedToken:
         audience = audience[0] if len(audience) == 1 else None
     if not isinstance(audience, str) or not audience:
         raise InvalidIdToken("the ID token has no audience")
-    channel = db.session.scalar(
-        select(LineChannel).where(
-            LineChannel.login_channel_id == audience, LineChannel.liff_id == liff_id
-        )
-    )
-    if channel is None:
+    found = db.session.execute(
+        select(LineChannel, Shop)
+        .join(Shop, Shop.id == LineChannel.shop_id)
+        .where(LineChannel.login_channel_id == audience, LineChannel.liff_id == liff_id)
+    ).first()
+    if found is None:
         raise InvalidIdToken("the ID token is not for this LIFF app's channel")
+    channel, shop = found
     key = signing_key(kid)
     try:
         claims = jwt.decode(
@@ -115,7 +118,7 @@ def verify(token: str, *, liff_id: str | None) -> VerifiedToken:
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not USER_ID.match(user_id):
         raise InvalidIdToken("the ID token's subject is not a LINE user id")
-    return VerifiedToken(channel=channel, user_id=user_id, claims=claims)
+    return VerifiedToken(channel=channel, shop=shop, user_id=user_id, claims=claims)
 
 
 def signing_key(kid: str) -> jwt.PyJWK:

@@ -40,11 +40,13 @@ def me() -> dict[str, Any]:
         "subscriber": {"active": False},
         "link": {
             "url": schemas.link_url(shop),
-            "bonus_points": settings.link_bonus_points,
-            "coupons": [o.title for o in coupons.link_incentive_offers(shop, now=now)],
+            # The linking feature grants this once per customer (LINE channel settings).
+            "bonus_points": g.channel.link_incentive_points,
         },
     }
     if member is None:
+        # The incentive is the reason to link; members do not need it (one query saved).
+        body["link"]["coupons"] = [o.title for o in coupons.link_incentive_offers(shop, now=now)]
         return body
     tiers = membership.list_tiers(shop)
     progress = membership.progress_for(tiers, member.qualifying_spend)

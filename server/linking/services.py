@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.commerce.models import Customer
+from server.coupons import services as coupon_services
 from server.db import db
 from server.errors import Conflict, Invalid, NotFound
 from server.i18n import normalise, translate
@@ -41,6 +42,7 @@ from server.jobs import enqueue_after_commit
 from server.line import delivery
 from server.line.channels import find_channel
 from server.line.models import LineUser
+from server.membership import services as membership_services
 from server.shops.models import Shop
 
 from .models import LinkIncentiveGrant, LinkMethod, LinkOutcome, LinkRequest
@@ -64,8 +66,13 @@ class IncentiveListener(Protocol):
     ) -> None: ...
 
 
-LINK_LISTENERS: tuple[LinkListener, ...] = ()
-LINK_INCENTIVE_LISTENERS: tuple[IncentiveListener, ...] = ()
+LINK_LISTENERS: tuple[LinkListener, ...] = (
+    membership_services.on_linked,  # a linked customer is a member (issue 5)
+    coupon_services.on_linked,  # the link-incentive coupons (issue 5)
+)
+LINK_INCENTIVE_LISTENERS: tuple[IncentiveListener, ...] = (
+    membership_services.on_link_incentive,  # the points land in the ledger (issue 5)
+)
 UNLINK_LISTENERS: tuple[LinkListener, ...] = ()
 
 

@@ -31,7 +31,6 @@ class MembershipSettings(ShopScoped, TimestampMixin, Model):
     __table_args__ = (
         UniqueConstraint("shop_id"),
         CheckConstraint("earn_points_per_100 >= 0", name="earn_rate_not_negative"),
-        CheckConstraint("link_bonus_points >= 0", name="link_bonus_not_negative"),
         CheckConstraint("points_expiry_months >= 0", name="expiry_not_negative"),
     )
 
@@ -39,7 +38,6 @@ class MembershipSettings(ShopScoped, TimestampMixin, Model):
     tier_window: Mapped[str] = mapped_column(String(32), default=TierWindow.ROLLING_12_MONTHS)
     # Points per 100 minor units spent (¥100 for JPY): 1 = 1 % back.
     earn_points_per_100: Mapped[int] = mapped_column(default=1)
-    link_bonus_points: Mapped[int] = mapped_column(default=100)
     # 0 = points never expire.
     points_expiry_months: Mapped[int] = mapped_column(default=12)
 
@@ -133,11 +131,8 @@ class SubscriberPost(ShopScoped, TimestampMixin, Model):
 
 
 class PrioritySupportRequest(ShopScoped, Model):
-    """A subscriber asked for priority support from the LIFF app.
-
-    Kept here until the inbox (issue 8) has conversations to flag; the inbox reads open
-    requests through `membership.support.open_priority_requests`.
-    """
+    """A subscriber asked for priority support from the LIFF app. The inbox (issue 8) reads
+    open requests through `membership.support` and closes them when the chat is resolved."""
 
     __tablename__ = "priority_support_requests"
     __table_args__ = (

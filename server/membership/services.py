@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from server.commerce.models import Customer, Order
 from server.db import db
 from server.errors import Conflict, Invalid, NotFound
+from server.line.models import LineUser
 from server.shops.models import Shop
 
 from .models import EntryKind, Member, MembershipSettings, PointsEntry, Tier, TierWindow
@@ -88,7 +89,6 @@ def get_settings(shop: Shop) -> MembershipSettings:
         shop_id=shop.id,
         tier_window=TierWindow.ROLLING_12_MONTHS,
         earn_points_per_100=1,
-        link_bonus_points=100,
         points_expiry_months=12,
     )
 
@@ -98,13 +98,11 @@ def save_settings(
     *,
     tier_window: str,
     earn_points_per_100: int,
-    link_bonus_points: int,
     points_expiry_months: int,
 ) -> MembershipSettings:
     settings = get_settings(shop)
     settings.tier_window = tier_window
     settings.earn_points_per_100 = earn_points_per_100
-    settings.link_bonus_points = link_bonus_points
     settings.points_expiry_months = points_expiry_months
     db.session.add(settings)
     db.session.flush()
@@ -658,3 +656,16 @@ def export_customer(shop: Shop, customer: Customer, *, now: datetime) -> dict[st
             for e in ledger(member)
         ],
     }
+
+
+def on_linked(shop: Shop, line_user: LineUser, customer: Customer, *, now: datetime) -> None:
+    """LINK_LISTENERS entry (linking/services.py): a linked customer is a member from now on."""
+    ensure_member(shop, customer, now=now)
+
+
+def on_link_incentive(
+    shop: Shop, line_user: LineUser, customer: Customer, *, points: int, now: datetime
+) -> None:
+    """LINK_INCENTIVE_LISTENERS entry: the once-ever linking reward lands in the ledger."""
+    member = ensure_member(shop, customer, now=now)
+    award_bonus(shop, member, points, key="link", note="ID連携", now=now)

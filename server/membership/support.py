@@ -1,4 +1,4 @@
-"""Priority support requests from subscribers, for the inbox to put first."""
+"""Priority support requests from subscribers, which the inbox puts first."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from .models import Member, PrioritySupportRequest
 def request_priority_support(
     shop: Shop, line_user: LineUser, member: Member | None, *, now: datetime
 ) -> PrioritySupportRequest:
-    """Flag the LINE user's conversation as priority. An open request is reused, so tapping
-    the button twice makes one request."""
+    """Flag the LINE user's conversation as priority: the inbox (issue 8) reads open requests
+    (`is_priority`), hands the chat to a person and closes them on resolve (`mark_handled`).
+    An open request is reused, so tapping the button twice makes one request."""
     existing = db.session.scalar(
         PrioritySupportRequest.for_shop(shop).where(
             PrioritySupportRequest.line_user_id == line_user.id,

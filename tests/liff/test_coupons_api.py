@@ -238,3 +238,37 @@ def test_coupons_need_a_linked_account(liff: LiffClient, stranger: Visitor) -> N
 
     assert response.status_code == 403
     assert response.json["error"] == "not_linked"
+
+
+def test_linking_makes_a_member_with_the_bonus_and_the_link_coupon(
+    liff: LiffClient, stranger: Visitor, shopify
+) -> None:
+    from server.linking import services as linking
+    from server.linking.models import LinkMethod, LinkOutcome
+    from tests.factories.commerce import CustomerFactory
+
+    OfferFactory(
+        shop=stranger.shop,
+        title="連携特典 送料無料",
+        kind=DiscountKind.FREE_SHIPPING,
+        value=0,
+        minimum_subtotal=0,
+        claimable=False,
+        issue_on_link=True,
+    )
+    stranger.channel.link_incentive_points = 100
+    customer = CustomerFactory(shop=stranger.shop)
+
+    outcome = linking.link(
+        stranger.shop, stranger.line_user, customer, method=LinkMethod.LOGIN, now=utcnow()
+    )
+    db.session.commit()
+
+    me = liff.get("/api/liff/me", as_visitor=stranger).json
+    mine = liff.get("/api/liff/coupons", as_visitor=stranger).json["mine"]
+    assert outcome == LinkOutcome.LINKED
+    assert me["linked"] is True
+    assert me["points"]["balance"] == 100
+    assert [(c["title"], c["source"], c["state"]) for c in mine] == [
+        ("連携特典 送料無料", "link_incentive", "active")
+    ]

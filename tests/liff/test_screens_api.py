@@ -12,6 +12,7 @@ from flask import Flask
 from server.db import db, utcnow
 from server.liff_api import recommendations
 from server.membership import services as membership
+from server.membership import support
 from server.membership.models import PrioritySupportRequest
 from tests.factories.commerce import OrderFactory, OrderLineFactory, ProductFactory
 from tests.factories.coupons import OfferFactory
@@ -50,6 +51,7 @@ def test_a_friend_who_has_not_linked_sees_the_incentive(
     liff: LiffClient, stranger: Visitor
 ) -> None:
     OfferFactory(shop=stranger.shop, title="連携特典 500円OFF", issue_on_link=True, claimable=False)
+    stranger.channel.link_incentive_points = 100
     db.session.commit()
 
     me = liff.get("/api/liff/me", as_visitor=stranger).json
@@ -142,6 +144,7 @@ def test_priority_support_flags_the_conversation_once_and_opens_the_chat(
     assert second.json["request_id"] == first.json["request_id"]
     assert first.json["chat_url"].startswith("https://line.me/R/oaMessage/@kizuna/?")
     assert db.session.query(PrioritySupportRequest).count() == 1
+    assert support.is_priority(visitor.shop, visitor.line_user.id)  # what the inbox reads
 
 
 def test_priority_support_is_for_subscribers_only(liff: LiffClient, visitor: Visitor) -> None:

@@ -36,7 +36,6 @@ export function renderCard(me: Me): HTMLElement {
         h("p", { class: "name" }, t("card.honorific", { name: me.profile.name || me.customer_name || "" })),
         h("p", { class: "tier-badge", "data-tier": tierName }, tierName),
       ),
-      h("span", { class: "shop" }, me.shop.name),
     ),
     h("div", { class: "qr-wrap" }, qrSvg(me.member_number!, t("card.qr", { number: me.member_number! }))),
     h(

@@ -62,7 +62,6 @@ def _settings_out() -> dict[str, Any]:
     return {
         "tier_window": s.tier_window,
         "earn_points_per_100": s.earn_points_per_100,
-        "link_bonus_points": s.link_bonus_points,
         "points_expiry_months": s.points_expiry_months,
         "currency": g.shop.currency,
     }
@@ -82,7 +81,6 @@ def update_settings() -> dict[str, Any]:
         errors["tier_window"] = "rolling_12_months or lifetime"
     values = {
         "earn_points_per_100": _int(data, "earn_points_per_100", errors, 0, 100),
-        "link_bonus_points": _int(data, "link_bonus_points", errors, 0, 100_000),
         "points_expiry_months": _int(data, "points_expiry_months", errors, 0, 120),
     }
     _fail(errors, "the points rules have problems")
