@@ -20,7 +20,6 @@ from server.coupons import services as coupons
 from server.db import db
 from server.i18n import translate
 from server.membership import services as membership
-from server.membership import support
 from server.shops.models import Shop
 
 from . import services
@@ -44,11 +43,10 @@ def customer_of(conversation: Conversation) -> Customer | None:
 
 
 def refresh_priority(shop: Shop, conversation: Conversation, *, now: datetime) -> bool:
-    """Keep the conversation's place in the inbox current: a priority-support request from the
-    LIFF subscriber area (membership.support) puts it on top, an active subscription next.
-    Returns whether a priority request is open (then a person answers, not the bot)."""
-    if support.is_priority(shop, conversation.line_user_id):
-        conversation.priority = Priority.REQUESTED
+    """Keep the conversation's place in the inbox current: an active subscription puts it above
+    others (a priority-support request, flagged by `services.request_priority_support`, stays on
+    top). Returns whether priority support was requested (then a person answers, not the bot)."""
+    if conversation.priority == Priority.REQUESTED:
         return True
     customer = customer_of(conversation)
     active = (
@@ -132,19 +130,11 @@ def coupon_label(coupon: Any, shop: Shop, locale: str) -> str:
 # ---------------------------------------------------------------------------- bot answers
 
 
-def link_url(shop: Shop) -> str | None:
-    """Where a friend links their store account: the shop's LIFF app, when it has one."""
-    from server.line.models import LineChannel
-
-    channel = db.session.scalar(LineChannel.for_shop(shop))
-    if channel is not None and channel.liff_id:
-        return f"https://liff.line.me/{channel.liff_id}"
-    return None
-
-
 def link_buttons(shop: Shop, locale: str) -> list[dict[str, str]]:
-    url = link_url(shop)
-    return [{"label": translate("inbox.bot.link_button", locale=locale), "url": url}] if url else []
+    """A quick reply that sends the link keyword, which starts LINE's account-link flow
+    (server.line.events: LINK_KEYWORDS → linking.start_account_link)."""
+    keyword = "link" if locale == "en" else "連携"
+    return [{"label": translate("inbox.bot.link_button", locale=locale), "text": keyword}]
 
 
 def for_intent(

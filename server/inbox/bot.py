@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from server.db import db
-from server.errors import Invalid
 from server.i18n import translate
 from server.shops.models import Shop
 
@@ -95,6 +94,10 @@ def answer(shop: Shop, conversation: Conversation, message: Message, *, now: dat
         # A person is on it: every message goes to them, none gets a bot answer in between.
         services.hand_off(shop, conversation, now=now)
         return Outcome("quiet", "staff_on_it")
+    if not message.reply_token:
+        # Standby mode (a module channel owns the chat) or LINE's verify call: the bot must
+        # not speak. Staff still see the message.
+        return Outcome("quiet", "no_reply_token")
     if message.type == MessageType.STICKER:
         return Outcome("quiet", "sticker")  # a thank-you sticker needs no answer
     if message.type != MessageType.TEXT or not (message.text or "").strip():
@@ -206,29 +209,3 @@ def _hand_off(
     )
     log.info("conversation %s handed to staff: %s", conversation.id, reason)
     return Outcome("handed_off", reason, sent, match)
-
-
-def send_link_invitation(
-    shop: Shop, conversation: Conversation, *, staff_id: str, now: datetime
-) -> Message:
-    """Staff invite an unlinked friend to link their store account (a button to the LIFF app)."""
-    locale = answers.locale_of(conversation)
-    buttons = answers.link_buttons(shop, locale)
-    if not buttons:
-        raise Invalid("set up the LIFF app in the LINE settings first: it is where friends link")
-    text = translate("inbox.bot.link_invitation", locale=locale)
-    line_message: dict[str, Any] = {
-        "type": "text",
-        "text": text,
-        "quickReply": quick_replies(buttons),
-    }
-    return services.send(
-        shop,
-        conversation,
-        [line_message],
-        sender=Sender.STAFF,
-        text=text,
-        payload={"link_invitation": True},
-        staff_id=staff_id,
-        now=now,
-    )

@@ -51,6 +51,16 @@ class Conversation(ShopScoped, TimestampMixin, Model):
         UniqueConstraint("shop_id", "line_user_id"),
         # The inbox list: one status, priority first, newest first.
         Index("ix_conversations_inbox", "shop_id", "status", "priority", "last_message_at", "id"),
+        # Every status at once ("all"), and the badges' counts, from the index alone.
+        Index("ix_conversations_inbox_all", "shop_id", "priority", "last_message_at", "id"),
+        Index(
+            "ix_conversations_inbox_counts",
+            "shop_id",
+            "status",
+            "assignee_id",
+            "unread_count",
+            "last_message_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,7 +20,6 @@ from server.db import db
 from server.errors import Invalid, NotFound
 from server.line import delivery as line_delivery
 from server.line.models import Delivery, LineUser
-from server.membership import support
 from server.shops.models import Shop
 
 from .models import (
@@ -159,24 +158,25 @@ def list_conversations(shop: Shop, f: ListFilter, *, staff_id: str) -> Sequence[
 
 
 def counts(shop: Shop, *, staff_id: str) -> dict[str, int]:
-    """Badges for the filters: per status, mine and unassigned among the open, unread total."""
+    """Badges for the filters, among the unresolved: open, waiting, mine, unassigned, unread.
+
+    One index-only scan (ix_conversations_inbox_counts) of the unresolved conversations, which
+    stay few; the resolved pile grows forever and is not counted on every poll.
+    """
     row = db.session.execute(
         select(
             func.count().filter(Conversation.status == ConversationStatus.OPEN),
             func.count().filter(Conversation.status == ConversationStatus.WAITING),
-            func.count().filter(Conversation.status == ConversationStatus.RESOLVED),
-            func.count().filter(
-                Conversation.status != ConversationStatus.RESOLVED,
-                Conversation.assignee_id == staff_id,
-            ),
-            func.count().filter(
-                Conversation.status != ConversationStatus.RESOLVED,
-                Conversation.assignee_id.is_(None),
-            ),
+            func.count().filter(Conversation.assignee_id == staff_id),
+            func.count().filter(Conversation.assignee_id.is_(None)),
             func.coalesce(func.sum(Conversation.unread_count), 0),
-        ).where(Conversation.shop_id == shop.id, Conversation.last_message_at.is_not(None))
+        ).where(
+            Conversation.shop_id == shop.id,
+            Conversation.status.in_([ConversationStatus.OPEN, ConversationStatus.WAITING]),
+            Conversation.last_message_at.is_not(None),
+        )
     ).one()
-    keys = ("open", "waiting", "resolved", "mine", "unassigned", "unread")
+    keys = ("open", "waiting", "mine", "unassigned", "unread")
     return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
@@ -257,6 +257,9 @@ def set_status(
         conversation.unread_count = 0
         if conversation.priority == Priority.REQUESTED:
             conversation.priority = Priority.NORMAL
+        # membership calls request_priority_support, so it is imported here: no import cycle.
+        from server.membership import support
+
         support.mark_handled(shop, conversation.line_user_id, now=now)
     db.session.flush()
     return conversation
@@ -397,6 +400,49 @@ def send(
         text=text,
         type_=type_,
         payload={"messages": line_messages, **(payload or {})},
+        delivery=delivery,
+        staff_id=staff_id,
+        now=now,
+    )
+
+
+def send_link_invitation(
+    shop: Shop, conversation: Conversation, *, staff_id: str, now: datetime
+) -> Message:
+    """Staff invite an unlinked friend to link their store account: LINE's account-link flow
+    (a link token and a button to the storefront link page, see linking.services)."""
+    from server.linking import services as linking
+
+    line_user = db.session.get(LineUser, conversation.line_user_id)
+    if line_user is None or line_user.shop_id != shop.id:
+        raise NotFound("no such LINE friend")
+    if line_user.customer_id is not None:
+        raise Invalid("this friend is linked already")
+    if line_user.blocked_at is not None:
+        raise ConversationClosed("this friend has blocked the account; messages cannot reach them")
+    request = linking.start_account_link(
+        shop, line_user, reply_token=None, reply_token_received_at=None, now=now
+    )
+    if request is None:
+        raise Invalid("the LINE channel is not set up (or LINE refused a link token); try later")
+    delivery = db.session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.shop_id == shop.id,
+            Delivery.line_user_id == line_user.id,
+            Delivery.source == "linking",
+        )
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+    text = (delivery.messages[0].get("altText") if delivery else None) or "link invitation"
+    return record_outgoing(
+        shop,
+        conversation,
+        sender=Sender.STAFF,
+        text=text,
+        type_="text",
+        payload={"link_invitation": request.id},
         delivery=delivery,
         staff_id=staff_id,
         now=now,

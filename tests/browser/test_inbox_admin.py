@@ -12,12 +12,13 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, text
 
 from server.db import db
-from server.inbox import bot, services
+from server.inbox import services
 from server.inbox.demo import seed_demo_inbox
 from server.inbox.models import Conversation, Direction, Message, Sender
-from server.line.models import LineUser
+from server.line.models import LineChannel, LineUser
 from server.shops.models import Shop
 from tests.browser.conftest import LiveServer, screenshot
+from tests.line.helpers import sign, text_message, webhook_body
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,8 @@ TEXT = {
     },
 }
 _names = itertools.count(1)
+SECRET = "0123456789abcdef0123456789abcdef"
+CHANNEL_KEY = "inbox-browser-test"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,12 @@ def demo_inbox(live_server: LiveServer) -> LiveServer:
         shop = db.session.scalar(select(Shop).where(Shop.is_demo.is_(True)))
         assert shop is not None
         seed_demo_inbox(shop, now=datetime.now(UTC))
+        # A channel whose webhook is signed with a known secret; without an access token the
+        # shop's sends go to the outbox, so nothing leaves the machine.
+        if db.session.scalar(select(LineChannel).where(LineChannel.shop_id == shop.id)) is None:
+            db.session.add(
+                LineChannel(shop_id=shop.id, channel_key=CHANNEL_KEY, channel_secret=SECRET)
+            )
         db.session.commit()
     return live_server
 
@@ -133,6 +142,28 @@ def new_conversation(
         conversation_id = conversation.id
         db.session.commit()
     return conversation_id, name
+
+
+def line_user_id_of(live: LiveServer, conversation_id: int) -> str:
+    with live.app.app_context():
+        conversation = db.session.get(Conversation, conversation_id)
+        assert conversation is not None
+        return conversation.line_user.line_user_id
+
+
+def line_sends(page: Page, live: LiveServer, events: list[dict[str, object]]) -> None:
+    """What LINE does when the friend writes: a signed webhook to the shop's channel, sent
+    again after a 5xx (LINE's redelivery; the live server's SQLite may be busy for a moment)."""
+    body = webhook_body(events)
+    headers = {"Content-Type": "application/json", "X-Line-Signature": sign(SECRET, body)}
+    for _attempt in range(5):
+        response = page.request.post(
+            f"{live.url}/line/webhook/{CHANNEL_KEY}", data=body, headers=headers
+        )
+        if response.status != 503:
+            break
+        page.wait_for_timeout(200)
+    assert response.status == 200
 
 
 def open_inbox(page: Page, live: LiveServer, locale: str) -> None:
@@ -235,40 +266,24 @@ def test_a_new_message_appears_without_reloading(
     page: Page, demo_inbox: LiveServer, locale: str
 ) -> None:
     t = TEXT[locale]
-    conversation_id, name = new_conversation(demo_inbox, "最初のメッセージ")
+    conversation_id, name = new_conversation(demo_inbox, "最初のメッセージ", status="resolved")
     open_inbox(page, demo_inbox, locale)
+    page.get_by_role("tab", name=t["resolved"]).click()
     row(page, name).click()
     expect(page.locator("#messages .message.customer")).to_have_count(1)
 
-    # The customer writes again and the bot cannot answer: staff see it within 3 seconds.
-    with demo_inbox.app.app_context():
-        write_first()
-        conversation = db.session.get(Conversation, conversation_id)
-        assert conversation is not None
-        shop = db.session.get(Shop, conversation.shop_id)
-        assert shop is not None
-        now = datetime.now(UTC)
-        message = Message(
-            shop_id=shop.id,
-            conversation_id=conversation.id,
-            direction=Direction.IN,
-            type="text",
-            text="工場見学はできますか？",
-            sender=Sender.CUSTOMER,
-            payload={},
-            created_at=now,
-        )
-        db.session.add(message)
-        db.session.flush()
-        services.record_incoming(shop, conversation, message, now=now)
-        conversation.handed_off_at = None
-        bot.answer(shop, conversation, message, now=now)
-        db.session.commit()
+    # The customer writes again (a signed LINE webhook) and the bot cannot answer: staff see
+    # the message and the bot's hand-off within 3 seconds, without reloading.
+    user_id = line_user_id_of(demo_inbox, conversation_id)
+    line_sends(page, demo_inbox, [text_message(user_id, "工場見学はできますか？")])
 
     expect(page.locator("#messages .message.customer").last).to_contain_text(
         "工場見学はできますか？", timeout=3000
     )
     expect(page.locator("#messages .message.bot").last).to_contain_text(t["bot"], timeout=3000)
+    expect(page.locator("#status-select")).to_have_value("open", timeout=3000)
+    page.locator('.tab[data-status="open"]').click()
+    expect(row(page, name)).to_be_visible()  # now among the chats waiting for staff
     screenshot(page, f"inbox-live-{locale}")
     assert page.js_errors == []  # type: ignore[attr-defined]
 

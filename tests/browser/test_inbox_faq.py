@@ -10,8 +10,18 @@ from tests.browser.conftest import LiveServer, screenshot
 pytestmark = pytest.mark.browser
 
 TEXT = {
-    "ja": {"sign_in": "デモショップを開く", "save": "保存", "try": "試す", "answers": "ボットが回答します"},
-    "en": {"sign_in": "Open the demo shop", "save": "Save", "try": "Try", "answers": "The bot answers"},
+    "ja": {
+        "sign_in": "デモショップを開く",
+        "save": "保存",
+        "try": "試す",
+        "answers": "ボットが回答します",
+    },
+    "en": {
+        "sign_in": "Open the demo shop",
+        "save": "Save",
+        "try": "Try",
+        "answers": "The bot answers",
+    },
 }
 
 

@@ -66,7 +66,7 @@ def test_the_list_puts_priority_first_then_the_newest(app_ctx: None, admin: Admi
     assert first["priority"] == "requested"
     assert response.json["conversations"][1]["priority"] == "subscriber"
     assert response.json["counts"]["open"] == 4
-    assert response.json["counts"]["resolved"] == 1
+    assert "resolved" not in response.json["counts"]  # the ever-growing pile is not counted
 
 
 def test_filters_mine_unassigned_and_status(app_ctx: None, admin: AdminClient) -> None:

@@ -184,7 +184,10 @@ def test_an_unlinked_friend_asking_for_orders_is_invited_to_link(app_ctx: None) 
     conversation, question = incoming(shop, "私の注文の状況を知りたい", now=MONDAY_NOON)
     outcome = bot.answer(shop, conversation, question, now=MONDAY_NOON)
     assert outcome.action == "answered"
-    assert "連携" in sent(outcome.reply)[0]["text"]
+    (line_message,) = sent(outcome.reply)
+    assert "連携" in line_message["text"]
+    # The button sends the link keyword, which starts LINE's account-link flow.
+    assert line_message["quickReply"]["items"][0]["action"]["text"] == "連携"
 
 
 def test_a_subscriber_without_a_known_date_goes_to_staff(app_ctx: None) -> None:
@@ -215,12 +218,24 @@ def test_a_priority_support_request_puts_the_chat_on_top_for_a_person(app_ctx: N
     shop = ShopFactory()
     FaqEntryFactory(shop=shop)
     conversation, question = incoming(shop, "送料はいくらですか", now=MONDAY_NOON)
-    support.request_priority_support(shop, conversation.line_user, None, now=MONDAY_NOON)
+    # The LIFF subscriber area's button: membership records the request, the inbox flags it.
+    request = support.request_priority_support(shop, conversation.line_user, None, now=MONDAY_NOON)
+    services.request_priority_support(shop, conversation.line_user, now=MONDAY_NOON)
 
     outcome = bot.answer(shop, conversation, question, now=MONDAY_NOON)
 
-    assert outcome.action == "handed_off"  # the subscriber asked for a person: no bot answer
-    assert conversation.priority == 2
+    assert outcome.action == "quiet"  # a person answers a priority request, not the bot
+    assert (conversation.priority, conversation.status) == (2, "open")
     services.set_status(shop, conversation, "resolved", now=MONDAY_NOON)
     assert conversation.priority == 0
-    assert not support.is_priority(shop, conversation.line_user_id)  # the request is handled
+    assert request.handled_at == MONDAY_NOON  # the member's request is closed with the chat
+
+
+def test_without_a_reply_token_the_bot_stays_silent(app_ctx: None) -> None:
+    # Standby mode: a module channel owns the chat, and LINE sends no reply token.
+    shop = ShopFactory()
+    FaqEntryFactory(shop=shop)
+    conversation, question = incoming(shop, "送料はいくらですか", now=MONDAY_NOON)
+    question.reply_token = None
+    assert bot.answer(shop, conversation, question, now=MONDAY_NOON).action == "quiet"
+    assert db.session.query(Delivery).count() == 0

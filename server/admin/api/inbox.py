@@ -272,7 +272,7 @@ def set_status(conversation_id: int) -> dict[str, Any]:
 @bp.post("/conversations/<int:conversation_id>/link-invitation")
 def link_invitation(conversation_id: int) -> tuple[dict[str, Any], int]:
     conversation = services.get_conversation(g.shop, conversation_id)
-    message = bot.send_link_invitation(g.shop, conversation, staff_id=_staff(), now=utcnow())
+    message = services.send_link_invitation(g.shop, conversation, staff_id=_staff(), now=utcnow())
     commit()
     return message_out(message, services.delivery_states(g.shop, [message])), 201
 

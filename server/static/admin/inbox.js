@@ -280,6 +280,10 @@ async function poll() {
       const data = await api(`/api/admin/inbox/conversations/${state.selected}/messages?after=${state.lastId}&pending=1`);
       appendMessages(data.messages);
       for (const m of data.updated) appendMessages([m]);
+      if (data.conversation.status !== state.conversation.status || data.conversation.assignee !== state.conversation.assignee) {
+        state.conversation = data.conversation;
+        renderHeader();
+      }
       if (data.messages.some((m) => m.sender === "customer")) {
         await api(`/api/admin/inbox/conversations/${state.selected}/read`, { method: "POST" });
       }
