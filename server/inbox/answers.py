@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from server.coupons import services as coupons
 from server.db import db
 from server.i18n import translate
 from server.membership import services as membership
+from server.segments import nine_segments
+from server.segments.models import SurveyAnswer
 from server.shops.models import Shop
 
 from . import services
@@ -190,6 +193,34 @@ def for_intent(
 # ---------------------------------------------------------------------------- the panel
 
 
+def segment_facts(shop: Shop, conversation: Conversation, locale: str) -> dict[str, Any]:
+    """The friend's place on the 9-segment map and their survey answers (segments feature)."""
+    line_user = conversation.line_user
+    profile = nine_segments.find_profile(shop, line_user)
+    answers = db.session.scalars(
+        SurveyAnswer.for_shop(shop)
+        .where(SurveyAnswer.line_user_id == line_user.id)
+        .order_by(SurveyAnswer.survey, SurveyAnswer.id)
+    ).all()
+    survey = []
+    for row in answers:
+        question, answer = row.question, row.answer
+        if row.survey == nine_segments.SURVEY and question in nine_segments.ANSWERS:
+            asked = nine_segments.question_message(shop, question, locale)
+            question = asked["text"]
+            labels = {
+                dict(parse_qsl(item["action"]["data"])).get("v"): item["action"]["label"]
+                for item in asked["quickReply"]["items"]
+            }
+            answer = labels.get(answer, answer)
+        survey.append({"survey": row.survey, "question": question, "answer": answer})
+    cell = profile.cell if profile is not None else None
+    return {
+        "segment": nine_segments.cell_label(cell, locale) if cell else None,
+        "survey": survey,
+    }
+
+
 def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str) -> dict[str, Any]:
     """The customer panel beside the conversation."""
     line_user = conversation.line_user
@@ -199,9 +230,10 @@ def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str)
         "followed_at": line_user.followed_at.isoformat() if line_user.followed_at else None,
         "blocked": line_user.blocked_at is not None,
     }
+    segment = segment_facts(shop, conversation, locale)
     customer = customer_of(conversation)
     if customer is None:
-        return {"linked": False, "line": line}
+        return {"linked": False, "line": line, **segment}
     orders = recent_orders(shop, customer)
     count, spent = db.session.execute(
         select(
@@ -215,6 +247,7 @@ def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str)
     member = membership.find_member(shop, customer.id)
     status = subscriptions.subscription_status(shop, customer, now=now)
     return {
+        **segment,
         "linked": True,
         "line": line,
         "customer_id": customer.id,

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from server.coupons.models import Coupon
 from server.db import db, utcnow
 from server.inbox.models import Conversation, ConversationNote, FaqEntry, Message
 from server.line.models import Delivery
+from server.segments.models import NineSegmentProfile, SurveyAnswer
 from tests.conftest import AdminClient, session_token_for
 from tests.factories.commerce import CustomerFactory, OrderFactory, OrderLineFactory
+from tests.factories.coupons import OfferFactory
 from tests.factories.inbox import (
     ConversationFactory,
     FaqEntryFactory,
@@ -21,6 +24,7 @@ from tests.factories.inbox import (
     SavedReplyFactory,
 )
 from tests.factories.line import LineUserFactory
+from tests.factories.membership import MemberFactory, TierFactory
 from tests.factories.shops import ShopFactory
 
 SCRIPT = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
@@ -362,3 +366,70 @@ def test_conversation_count_is_only_conversations_with_messages(
     )
     db.session.commit()
     assert admin.get("/api/admin/inbox/conversations", shop=shop).json["counts"]["open"] == 0
+
+
+def test_the_customer_panel_shows_tier_points_coupons_segment_and_survey(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop = ShopFactory()
+    customer = CustomerFactory(shop=shop)
+    member = MemberFactory(
+        customer=customer, tier=TierFactory(shop=shop, name="ゴールド"), points_balance=1200
+    )
+    now = utcnow()
+    offer = OfferFactory(shop=shop, title="LINE限定 10%OFF")
+    db.session.add_all(
+        [
+            Coupon(
+                shop_id=shop.id,
+                offer_id=offer.id,
+                member_id=member.id,
+                source="claim",
+                issue_key="claim:1",
+                code="KZ-TEST-1",
+                status="active",
+                issued_at=now,
+                valid_until=now + timedelta(days=3),
+            ),
+            Coupon(
+                shop_id=shop.id,
+                offer_id=offer.id,
+                member_id=member.id,
+                source="claim",
+                issue_key="claim:2",
+                code="KZ-USED-2",
+                status="used",
+                issued_at=now,
+            ),
+        ]
+    )
+    line_user = LineUserFactory(shop=shop, customer=customer)
+    db.session.add_all(
+        [
+            NineSegmentProfile(shop_id=shop.id, line_user_id=line_user.id, cell="loyal_active"),
+            SurveyAnswer(
+                shop_id=shop.id,
+                line_user_id=line_user.id,
+                survey="nine_segment",
+                question="intent",
+                answer="yes",
+            ),
+        ]
+    )
+    conversation = ConversationFactory(line_user=line_user)
+    db.session.commit()
+
+    panel = admin.get(f"/api/admin/inbox/conversations/{conversation.id}", shop=shop).json[
+        "customer"
+    ]
+
+    assert panel["membership"]["tier"] == "ゴールド"
+    assert panel["membership"]["points"] == 1200
+    assert [c["code"] for c in panel["coupons"]] == ["KZ-TEST-1"]  # the used one is not offered
+    assert panel["segment"] == "積極ロイヤル"
+    assert panel["survey"][0]["answer"] == "はい"
+    assert "購入" in panel["survey"][0]["question"]
+
+    coupons = admin.get(f"/api/admin/inbox/conversations/{conversation.id}/coupons", shop=shop)
+    (coupon,) = coupons.json["coupons"]
+    assert coupon["text"].startswith("LINE限定 10%OFF: KZ-TEST-1")

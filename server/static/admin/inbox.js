@@ -159,6 +159,8 @@ function renderCustomer(c) {
       el("dt", { text: T.line_language }), el("dd", { text: c.line.language || "—" }),
       el("dt", { text: T.friend_since }), el("dd", { text: c.line.followed_at ? fmtDate(c.line.followed_at) : "—" })));
     parts.push(el("button", { type: "button", id: "link-invite", class: "primary", text: T.send_link_invitation, onclick: sendLinkInvitation }));
+    if (c.segment) parts.push(section(T.segment, el("p", { text: c.segment })));
+    if (c.survey?.length) parts.push(section(T.survey, el("dl", {}, c.survey.flatMap((a) => [el("dt", { text: a.question }), el("dd", { text: a.answer })]))));
   } else {
     parts.push(el("h2", { text: c.name }));
     parts.push(el("p", { class: "subdued", text: c.email || "" }));
