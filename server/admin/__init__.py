@@ -18,10 +18,14 @@ def create_api_blueprint() -> Blueprint:
     api.before_request(auth.authenticate)
     for child in (shop, dashboard, membership, coupon_offers, inbox, shopify_data):
         api.register_blueprint(child.bp)
+    from .api import line
+
+    api.register_blueprint(line.bp)
     return api
 
 
 def create_pages_blueprint() -> Blueprint:
-    from . import membership_pages, pages  # noqa: F401 - membership_pages adds routes to pages.bp
+    # line_pages and membership_pages add their routes to pages.bp
+    from . import line_pages, membership_pages, pages  # noqa: F401
 
     return pages.bp

@@ -31,6 +31,7 @@ NAV: list[tuple[str, str, str]] = [
     ("inbox", "/inbox", "nav.inbox"),
     ("faq", "/inbox/faq", "nav.faq"),
     ("line", "/line", "nav.line"),
+    ("line", "/line", "nav.line"),
     ("campaigns", "/campaigns", "nav.campaigns"),
     ("segments", "/segments", "nav.segments"),
     ("broadcasts", "/broadcasts", "nav.broadcasts"),

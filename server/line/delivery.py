@@ -198,14 +198,22 @@ def cancel_pending(shop: Shop, line_user: LineUser, *, reason: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def release_held(shop: Shop, *, now: datetime) -> int:
-    """Put held deliveries back in line (the quota grew, or the channel was fixed)."""
+def release_held(shop: Shop, *, now: datetime, reason: str | None = None) -> int:
+    """Put held deliveries back in line (the quota grew, or the channel was fixed); only
+    those held for `reason` ("quota" or "channel") when given. Queues their sending."""
+    where = [Delivery.shop_id == shop.id, Delivery.status == DeliveryStatus.HELD]
+    if reason is not None:
+        where.append(Delivery.deferred_reason == reason)
     result = db.session.execute(
         update(Delivery)
-        .where(Delivery.shop_id == shop.id, Delivery.status == DeliveryStatus.HELD)
+        .where(*where)
         .values(status=DeliveryStatus.PENDING, due_at=now, deferred_reason=None)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount:  # type: ignore[attr-defined]
+        from .tasks import send_due_deliveries
+
+        enqueue_after_commit(send_due_deliveries)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -11,14 +11,16 @@ NOON_JST = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 @dataclass
 class Clock:
-    now: datetime
+    now: datetime | None = None  # None: the real time
 
 
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The time LINE tasks see (they read `utcnow()` when the worker runs them)."""
+    """The time LINE tasks see when the worker runs them (they read `utcnow()`); a test that
+    stamps its own `now` sets it, so sender and caller agree."""
+    from server.db import utcnow
     from server.line import tasks
 
-    frozen = Clock(NOON_JST)
-    monkeypatch.setattr(tasks, "utcnow", lambda: frozen.now)
+    frozen = Clock()
+    monkeypatch.setattr(tasks, "utcnow", lambda: frozen.now or utcnow())
     return frozen

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from server.db import db
+from server.db import db, utcnow
 from server.inbox.models import Conversation, Message
 from server.line import delivery
 from server.line import events as line_events
@@ -19,7 +19,6 @@ from server.shops.models import Shop
 from tests.factories.line import LineChannelFactory, LineUserFactory
 from tests.fakes.line_api import LineStandIn
 from tests.line import helpers
-from tests.line.conftest import Clock
 from tests.line.helpers import post_webhook
 
 USER = "U" + "a" * 32
@@ -28,14 +27,6 @@ USER = "U" + "a" * 32
 @pytest.fixture
 def channel(shop: Shop) -> LineChannel:
     return LineChannelFactory(shop=shop)
-
-
-@pytest.fixture(autouse=True)
-def _real_time(clock: Clock) -> None:
-    # Reply tokens are fresh for a minute after the webhook arrives (real time here).
-    from server.db import utcnow
-
-    clock.now = utcnow()
 
 
 def friend(shop: Shop) -> LineUser:
@@ -93,16 +84,17 @@ def test_a_profile_that_cannot_be_read_does_not_stop_the_follow(
 
 
 def test_unfollow_marks_the_friend_blocked_and_cancels_what_was_not_sent(
-    client: FlaskClient, shop: Shop, channel: LineChannel, line_api: LineStandIn, clock: Clock
+    client: FlaskClient, shop: Shop, channel: LineChannel, line_api: LineStandIn
 ) -> None:
+    now = utcnow()
     user = LineUserFactory(shop=shop, line_user_id=USER)
     later = delivery.deliver(
         shop,
         user,
         [{"type": "text", "text": "明日のセール"}],
         kind="promotional",
-        not_before=clock.now + timedelta(days=1),
-        now=clock.now,
+        not_before=now + timedelta(days=1),
+        now=now,
     )
     db.session.commit()
 
@@ -111,7 +103,7 @@ def test_unfollow_marks_the_friend_blocked_and_cancels_what_was_not_sent(
     assert friend(shop).blocked_at is not None
     db.session.refresh(later)
     assert later.status == DeliveryStatus.CANCELLED
-    delivery.send_due(now=clock.now + timedelta(days=2))
+    delivery.send_due(now=now + timedelta(days=2))
     assert line_api.pushes() == []
 
 

@@ -20,7 +20,6 @@ from tests.factories.commerce import CustomerFactory
 from tests.factories.line import LineChannelFactory, LineUserFactory
 from tests.fakes.line_api import LineStandIn
 from tests.line import helpers
-from tests.line.conftest import Clock
 from tests.line.helpers import post_webhook
 
 USER = "U" + "a" * 32
@@ -36,11 +35,6 @@ def channel(shop: Shop, line_api: LineStandIn) -> LineChannel:
 @pytest.fixture
 def customer(shop: Shop) -> Customer:
     return CustomerFactory(shop=shop)
-
-
-@pytest.fixture(autouse=True)
-def _real_time(clock: Clock) -> None:
-    clock.now = utcnow()
 
 
 @pytest.fixture
