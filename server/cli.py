@@ -23,6 +23,11 @@ def demo(customers: int) -> None:
         now=utcnow(), customers=customers, progress=lambda step: click.echo(f"  … {step}")
     )
     commit()
+    from .inbox.demo import seed_demo_inbox
+
+    if conversations := seed_demo_inbox(result.shop, now=utcnow()):
+        commit()
+        click.echo(f"  … inbox: {conversations} conversations, FAQ entries, saved replies")
     verb = "Seeded" if result.created else "Already seeded"
     click.echo(
         f"{verb} {result.shop.name} ({result.shop.domain}): {result.products} products, "
