@@ -25,7 +25,7 @@ from server.db import commit, utcnow
 from server.errors import NotFound, Unauthorized
 from server.shops.services import find_shop
 
-CHILDREN: tuple[str, ...] = ()
+CHILDREN: tuple[str, ...] = ("server.linking.storefront",)
 SEEN_EVERY = timedelta(hours=1)
 
 status_bp = Blueprint("proxy_status", __name__)

@@ -119,3 +119,39 @@ def account_link(user_id: str | None, nonce: str, *, result: str = "ok") -> dict
     if result != "ok":
         e.pop("source")  # LINE omits the source of a failed link
     return e
+
+
+def proxy_signature(params: list[tuple[str, str]], secret: str) -> str:
+    """Shopify's App Proxy signature: hex HMAC-SHA256 of the sorted `k=v` strings (repeated
+    keys' values joined by commas), concatenated without separators."""
+    grouped: dict[str, list[str]] = {}
+    for key, value in params:
+        grouped.setdefault(key, []).append(value)
+    message = "".join(sorted(f"{k}={','.join(v)}" for k, v in grouped.items()))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def storefront(
+    client: FlaskClient,
+    shop_domain: str,
+    path: str,
+    *,
+    customer: str = "",
+    query: list[tuple[str, str]] | None = None,
+    method: str = "GET",
+    form: dict[str, str] | None = None,
+) -> Any:
+    """A storefront request through Shopify's App Proxy (/apps/kizuna/... → /proxy/...)."""
+    from urllib.parse import urlencode
+
+    from tests.conftest import API_SECRET
+
+    params = [
+        ("shop", shop_domain),
+        ("logged_in_customer_id", customer),
+        ("path_prefix", "/apps/kizuna"),
+        ("timestamp", str(int(time.time()))),
+        *(query or []),
+    ]
+    params.append(("signature", proxy_signature(params, API_SECRET)))
+    return client.open(f"/proxy{path}?{urlencode(params)}", method=method, data=form)
