@@ -15,7 +15,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/kizuna_test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint pytest pytest-services chromium clean liff
+.PHONY: help setup run test lint pytest pytest-services chromium clean liff theme-check
 
 help:
 	@echo "make run    set up (virtualenv, locked dependencies, migrations, demo shop) and start"
@@ -93,7 +93,15 @@ pytest-services: setup chromium liff
 	  echo "== SKIPPED the PostgreSQL + Redis pass: not reachable here (CI requires it)."; \
 	fi
 
-test: lint pytest pytest-services
+# The theme app extension (shopify_extension/) passes Shopify's Theme Check, pinned in
+# tools/theme-check (package-lock.json); any error fails the build.
+tools/theme-check/node_modules/.package-lock.json: tools/theme-check/package.json tools/theme-check/package-lock.json
+	cd tools/theme-check && npm ci --no-audit --no-fund
+
+theme-check: tools/theme-check/node_modules/.package-lock.json
+	cd tools/theme-check && node check.mjs ../../shopify_extension
+
+test: lint theme-check pytest pytest-services
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
