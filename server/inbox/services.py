@@ -339,6 +339,44 @@ def _touch(conversation: Conversation, message: Message, now: datetime) -> None:
     db.session.flush()
 
 
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # LINE's image messages are at most 10 MB
+
+
+class ContentUnavailable(NotFound):
+    code = "content_unavailable"
+
+
+def message_image(shop: Shop, message_id: int, *, now: datetime) -> tuple[bytes, str]:
+    """The picture a friend sent, fetched from LINE's content API (for staff to see it).
+
+    Raises NotFound for another shop's message or one that is not an image, and
+    ContentUnavailable when LINE no longer has it (it keeps content for a limited time) or
+    the channel cannot call LINE.
+    """
+    from server.line import client
+
+    message = db.session.scalar(Message.for_shop(shop).where(Message.id == message_id))
+    if message is None or message.type != "image" or not message.line_message_id:
+        raise NotFound("no such image")
+    channel = line_delivery.find_channel(shop)
+    if channel is None or not channel.messaging_configured:
+        raise ContentUnavailable("the LINE channel is not set up")
+    try:
+        response = client.call(
+            line_delivery.access_target(channel, now=now),
+            "get_message_content_with_http_info",
+            message.line_message_id,
+            blob_api=True,
+        )
+    except (client.LineApiError, client.LineUnreachable) as error:
+        raise ContentUnavailable("LINE did not return the image") from error
+    data = bytes(response.data or b"")
+    content_type = str((response.headers or {}).get("Content-Type") or "image/jpeg")
+    if not content_type.startswith("image/") or len(data) > MAX_IMAGE_BYTES:
+        raise ContentUnavailable("LINE returned something that is not an image")
+    return data, content_type
+
+
 def fresh_reply_token(shop: Shop, conversation: Conversation, *, now: datetime) -> Message | None:
     """The latest incoming message whose reply token is unused and still fresh, if any."""
     latest = db.session.scalar(

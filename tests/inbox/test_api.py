@@ -324,6 +324,7 @@ def test_staff_of_one_shop_never_see_another_shops_inbox(
     ConversationFactory(line_user=LineUserFactory(shop=mine))
     theirs = ConversationFactory(line_user=LineUserFactory(shop=other))
     MessageFactory(conversation=theirs, text="秘密の相談")
+    their_image = MessageFactory(conversation=theirs, type="image", line_message_id="1")
     their_reply = SavedReplyFactory(shop=other)
     their_faq = FaqEntryFactory(shop=other)
     db.session.commit()
@@ -340,6 +341,7 @@ def test_staff_of_one_shop_never_see_another_shops_inbox(
     assert len(routes) >= 10
     for rule in routes:
         values = {
+            "message_id": their_image.id,
             "conversation_id": theirs.id,
             "reply_id": their_reply.id,
             "entry_id": their_faq.id,
@@ -350,7 +352,7 @@ def test_staff_of_one_shop_never_see_another_shops_inbox(
             assert response.status_code == 404, (method, path)
     db.session.refresh(theirs)
     assert theirs.status == "open"
-    assert db.session.query(Message).filter_by(conversation_id=theirs.id).count() == 1
+    assert db.session.query(Message).filter_by(conversation_id=theirs.id).count() == 2
 
 
 def test_the_inbox_api_needs_a_session_token(app_ctx: None, client: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy import false, or_, update
 
 from server.commerce.models import Product
@@ -201,6 +201,15 @@ def new_messages(conversation_id: int) -> dict[str, Any]:
         "updated": [message_out(m, states) for m in recent if m.id <= after],
         "conversation": conversation_out(conversation),
     }
+
+
+@bp.get("/messages/<int:message_id>/image")
+def message_image(message_id: int) -> Response:
+    data, content_type = services.message_image(g.shop, message_id, now=utcnow())
+    response = Response(data, mimetype=content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.post("/conversations/<int:conversation_id>/read")

@@ -1,7 +1,7 @@
 // The support inbox: conversation list, the open conversation, the customer panel. Polls the
 // admin API so new messages appear within a few seconds. Customer text only ever enters the page
 // through textContent (the `el` helper), never as HTML.
-import { api, formatMoney, toast } from "./kizuna.js";
+import { api, formatMoney, idToken, toast } from "./kizuna.js";
 
 const root = document.getElementById("inbox");
 const T = JSON.parse(document.getElementById("inbox-text").textContent);
@@ -107,7 +107,7 @@ function messageBody(m) {
   switch (m.type) {
     case "text": return el("p", { class: "text", text: m.text });
     case "sticker": return el("p", { class: "media", text: `🙂 ${T.sticker}` });
-    case "image": return el("p", { class: "media", text: `🖼 ${T.image}` });
+    case "image": return imageBody(m);
     case "video": return el("p", { class: "media", text: `🎞 ${T.video}` });
     case "audio": return el("p", { class: "media", text: `🔊 ${T.audio}` });
     case "file": return el("p", { class: "media", text: `📎 ${m.text || T.file}` });
@@ -117,6 +117,18 @@ function messageBody(m) {
       m.text ? el("p", { class: "text", text: m.text }) : null);
     default: return el("p", { class: "media", text: m.text || m.type });
   }
+}
+
+// The picture comes through the admin API (it needs the session token), as a blob URL.
+function imageBody(m) {
+  const box = el("p", { class: "media", text: `🖼 ${T.image}` });
+  if (m.sender !== "customer") return box;
+  const img = el("img", { class: "photo", alt: T.image });
+  idToken().then((token) => fetch(`/api/admin/inbox/messages/${m.id}/image`, { headers: { Authorization: `Bearer ${token}` } }))
+    .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(String(response.status)))))
+    .then((blob) => { img.src = URL.createObjectURL(blob); box.replaceWith(img); })
+    .catch(() => { box.textContent = `🖼 ${T.image_unavailable}`; });
+  return box;
 }
 
 function messageItem(m) {
