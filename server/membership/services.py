@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, func, insert, literal, or_, select
+from sqlalchemy import String, cast, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.commerce.models import Customer, Order
@@ -573,31 +573,46 @@ def refresh_all_tiers(shop: Shop, *, now: datetime) -> int:
     if settings.tier_window != TierWindow.LIFETIME:
         query = query.where(Order.processed_at > now - ROLLING_WINDOW)
     spends = {cid: total for cid, total in db.session.execute(query.group_by(Order.customer_id))}
-    changed = 0
-    for member in db.session.scalars(Member.for_shop(shop)):
-        spend = int(spends.get(member.customer_id) or 0)
+    by_id = {t.id: t for t in tiers}
+    # Plain rows and one bulk UPDATE: a shop with 100k members must not load 100k objects.
+    rows = db.session.execute(
+        select(Member.id, Member.customer_id, Member.tier_id, Member.qualifying_spend).where(
+            Member.shop_id == shop.id
+        )
+    ).all()
+    updates: list[dict[str, object]] = []
+    changes: list[TierChange] = []
+    for member_id, customer_id, tier_id, old_spend in rows:
+        spend = int(spends.get(customer_id) or 0)
         progress = progress_for(tiers, spend)
-        member.qualifying_spend = spend
         new_id = progress.tier.id if progress.tier else None
-        if new_id != member.tier_id:
-            change = TierChange(
-                member.id,
-                member.customer_id,
-                member.tier_id,
-                new_id,
-                spend,
-                now,
-                member.tier.threshold if member.tier else None,
-                progress.tier.threshold if progress.tier else None,
+        if new_id == tier_id and spend == old_spend:
+            continue
+        update_row: dict[str, object] = {"id": member_id, "qualifying_spend": spend}
+        if new_id != tier_id:
+            old = by_id.get(tier_id) if tier_id is not None else None
+            update_row.update(tier_id=new_id, tier_changed_at=now)
+            changes.append(
+                TierChange(
+                    member_id,
+                    customer_id,
+                    tier_id,
+                    new_id,
+                    spend,
+                    now,
+                    old.threshold if old else None,
+                    progress.tier.threshold if progress.tier else None,
+                )
             )
-            member.tier_id = new_id
-            member.tier = progress.tier
-            member.tier_changed_at = now
-            changed += 1
-            db.session.flush()
-            announce_tier_change(shop, change)
+        updates.append(update_row)
+    for start in range(0, len(updates), 2000):
+        db.session.execute(update(Member), updates[start : start + 2000])
     db.session.flush()
-    return changed
+    # Objects already in the session see the new values on next access.
+    db.session.expire_all()
+    for change in changes:
+        announce_tier_change(shop, change)
+    return len(changes)
 
 
 def enrol_customers_with_orders(shop: Shop, *, now: datetime) -> int:
@@ -607,7 +622,9 @@ def enrol_customers_with_orders(shop: Shop, *, now: datetime) -> int:
             select(Customer.id).where(
                 Customer.shop_id == shop.id,
                 select(Order.id).where(Order.customer_id == Customer.id).exists(),
-                ~select(Member.id).where(Member.customer_id == Customer.id).exists(),
+                ~select(Member.id)
+                .where(Member.shop_id == shop.id, Member.customer_id == Customer.id)
+                .exists(),
             )
         )
     )
