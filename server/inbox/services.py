@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.commerce.models import Customer, Product
@@ -140,12 +140,12 @@ def _filtered(shop: Shop, f: ListFilter, staff_id: str) -> Select[Any]:
                 ),
             )
         )
-        texts = exists().where(
-            Message.conversation_id == Conversation.id,
-            Message.shop_id == shop.id,
-            Message.text.ilike(pattern, escape="\\"),
+        # Two uncorrelated sets, each scanned once (a correlated EXISTS would scan the messages
+        # once per conversation).
+        texts = select(Message.conversation_id).where(
+            Message.shop_id == shop.id, Message.text.ilike(pattern, escape="\\")
         )
-        query = query.where(or_(Conversation.line_user_id.in_(names), texts))
+        query = query.where(or_(Conversation.line_user_id.in_(names), Conversation.id.in_(texts)))
     return query
 
 
