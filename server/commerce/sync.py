@@ -20,15 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 
 from server.db import db
 from server.shops.models import Shop
 
 from .models import Customer, Order, OrderLine, Product, ProductVariant, SubscriptionContract
-from .subscriptions import mark_tags
+from .subscriptions import mark_tags, subscriber_tags
 
 
 @dataclass
@@ -278,6 +278,132 @@ def upsert_orders(
     return applied, stale
 
 
+def import_orders(shop: Shop, records: Sequence[OrderData], *, now: datetime) -> int:
+    """The backfill's path: `upsert_orders` for orders already stored, and for new ones plain
+    multi-row INSERTs (orders with RETURNING ids, then their lines) instead of one ORM object per
+    row, several times faster for a shop's whole history. Returns how many were written."""
+    known = _ids_by_shopify_id(Order, shop, [r.shopify_id for r in records])
+    existing = [r for r in records if r.shopify_id in known]
+    fresh = list({r.shopify_id: r for r in records if r.shopify_id not in known}.values())
+    applied, _stale = upsert_orders(shop, existing, now=now) if existing else ([], [])
+    if not fresh:
+        return len(applied)
+    customer_ids = _ensure_customers(
+        shop, [r.customer.shopify_id for r in fresh if r.customer], now=now
+    )
+    product_ids = _ids_by_shopify_id(
+        Product, shop, [ln.product_shopify_id for r in fresh for ln in r.lines]
+    )
+    variant_ids = _ids_by_shopify_id(
+        ProductVariant, shop, [ln.variant_shopify_id for r in fresh for ln in r.lines]
+    )
+    rows = []
+    for r in fresh:
+        refunds = dict(r.refunds or {})
+        rows.append(
+            {
+                "shop_id": shop.id,
+                "shopify_id": r.shopify_id,
+                "customer_id": customer_ids.get(r.customer.shopify_id) if r.customer else None,
+                "name": r.name,
+                "email": r.email,
+                "currency": r.currency,
+                "subtotal_price": r.subtotal_price,
+                "total_discounts": r.total_discounts,
+                "total_price": r.total_price,
+                "total_refunded": sum(refunds.values()),
+                "financial_status": r.financial_status,
+                "fulfillment_status": r.fulfillment_status,
+                "discount_codes": list(r.discount_codes),
+                "tags": list(r.tags),
+                "source_name": r.source_name,
+                "is_subscription": any(line.selling_plan_id for line in r.lines),
+                "processed_at": r.processed_at,
+                "cancelled_at": r.cancelled_at,
+                "cancel_reason": r.cancel_reason,
+                "shopify_updated_at": r.updated_at,
+                "extra": {"refunds": refunds},
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    order_ids = {
+        shopify_id: row_id
+        for row_id, shopify_id in db.session.execute(
+            insert(_table(Order)).returning(Order.id, Order.shopify_id), rows
+        )
+    }
+    lines = [
+        {
+            "shop_id": shop.id,
+            "order_id": order_ids[r.shopify_id],
+            "shopify_id": ln.shopify_id,
+            "product_id": product_ids.get(ln.product_shopify_id or 0),
+            "variant_id": variant_ids.get(ln.variant_shopify_id or 0),
+            "title": ln.title,
+            "variant_title": ln.variant_title,
+            "sku": ln.sku,
+            "quantity": ln.quantity,
+            "price": ln.price,
+            "total_discount": ln.total_discount,
+            "selling_plan_id": ln.selling_plan_id,
+            "selling_plan_name": ln.selling_plan_name,
+        }
+        for r in fresh
+        for ln in r.lines
+    ]
+    if lines:
+        db.session.execute(insert(_table(OrderLine)), lines)
+    return len(applied) + len(fresh)
+
+
+def import_customers(shop: Shop, records: Sequence[CustomerData], *, now: datetime) -> int:
+    """The backfill's path for customers: ORM upsert for known ones, bulk INSERT for new ones."""
+    known = _ids_by_shopify_id(Customer, shop, [r.shopify_id for r in records])
+    existing = [r for r in records if r.shopify_id in known]
+    fresh = list({r.shopify_id: r for r in records if r.shopify_id not in known}.values())
+    if existing:
+        upsert_customers(shop, existing, now=now)
+    tags = set(subscriber_tags(shop))
+    if fresh:
+        db.session.execute(
+            insert(_table(Customer)),
+            [
+                {
+                    "shop_id": shop.id,
+                    "shopify_id": r.shopify_id,
+                    "email": r.email,
+                    "first_name": r.first_name,
+                    "last_name": r.last_name,
+                    "phone": r.phone,
+                    "tags": list(r.tags),
+                    "locale": r.locale,
+                    "accepts_marketing": r.accepts_marketing,
+                    "state": r.state,
+                    "shopify_created_at": r.created_at,
+                    "shopify_updated_at": r.updated_at,
+                    "subscription_tag_since": now if tags & set(r.tags) else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in fresh
+            ],
+        )
+    return len(existing) + len(fresh)
+
+
+def _ensure_customers(shop: Shop, shopify_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
+    """Row ids by Shopify id, creating bare rows for customers not seen yet (an order's buyer
+    can be missing from the customer export, e.g. deleted since)."""
+    wanted = set(shopify_ids)
+    ids = _ids_by_shopify_id(Customer, shop, wanted)
+    missing = sorted(wanted - set(ids))
+    if missing:
+        import_customers(shop, [CustomerData(i, complete=False) for i in missing], now=now)
+        ids.update(_ids_by_shopify_id(Customer, shop, missing))
+    return ids
+
+
 def add_refund(order: Order, refund_id: int, amount: int) -> bool:
     """Record one refund (refunds/create). Returns False when it was already recorded."""
     refunds = dict((order.extra or {}).get("refunds", {}))
@@ -381,7 +507,9 @@ def _by_shopify_id(model: type[M], shop: Shop, ids: Iterable[int | None]) -> dic
 
 
 def _ids_by_shopify_id(
-    model: type[Product] | type[ProductVariant], shop: Shop, ids: Iterable[int | None]
+    model: type[Customer] | type[Order] | type[Product] | type[ProductVariant],
+    shop: Shop,
+    ids: Iterable[int | None],
 ) -> dict[int, int]:
     wanted = sorted({i for i in ids if i})
     found: dict[int, int] = {}
@@ -393,6 +521,11 @@ def _ids_by_shopify_id(
         ):
             found[shopify_id] = row_id
     return found
+
+
+def _table(model: type[Any]) -> Table:
+    # Core inserts of the table, not the ORM entity: no per-row ORM bookkeeping in bulk.
+    return cast(Table, model.__table__)
 
 
 def _chunks(values: list[int], size: int) -> Iterable[list[int]]:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from server.db import db, utcnow
@@ -18,6 +19,48 @@ log = logging.getLogger(__name__)
 
 # After this many failed runs an event stays visible with its error instead of retrying forever.
 MAX_ATTEMPTS = 8
+
+
+def insert_event(
+    *,
+    source: str,
+    event_id: str,
+    topic: str,
+    payload: dict[str, Any],
+    shop_id: int | ColumnElement[Any] | None,
+    api_version: str | None = None,
+    triggered_at: datetime | None = None,
+    correlation_id: str | None = None,
+) -> tuple[int, int | None] | None:
+    """Store an event once, in one statement; returns (event id, shop id), or None for a
+    redelivery. `shop_id` may be a scalar subquery (the shop looked up inside the insert).
+
+    `INSERT .. ON CONFLICT DO NOTHING RETURNING` is the transaction's first statement: on SQLite
+    (WAL) a transaction that reads and then writes fails when another process wrote in between,
+    while one that starts with its write simply waits its turn (busy_timeout); and it is one
+    round trip on any database.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(WebhookEvent)
+        .values(
+            source=source,
+            event_id=event_id,
+            topic=topic,
+            payload=payload,
+            shop_id=shop_id,
+            api_version=api_version,
+            triggered_at=triggered_at,
+            correlation_id=correlation_id,
+            received_at=utcnow(),
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(WebhookEvent.id, WebhookEvent.shop_id)
+    )
+    row = db.session.execute(statement).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def record_event(

@@ -289,10 +289,14 @@ def _save(
     lines_done: int,
     now: datetime,
 ) -> None:
-    imported = convert(shop, batch, now)
+    convert(shop, batch, now)
     run.lines_done = lines_done
-    run.imported = {**run.imported, run.stage: int(run.imported.get(run.stage, 0)) + imported}
+    run.imported = {**run.imported, run.stage: int(run.imported.get(run.stage, 0)) + len(batch)}
     db.session.commit()  # the rows and the resume point together
+    # Keep the session small: a whole history of ORM objects would slow every later flush.
+    for obj in list(db.session.identity_map.values()):
+        if obj is not shop and obj is not run:
+            db.session.expunge(obj)
 
 
 def _lines(url: str) -> Iterator[bytes]:
@@ -375,8 +379,7 @@ def _customers(shop: Shop, batch: list[_Root], now: datetime) -> int:
                 updated_at=parse_time(node.get("updatedAt")),
             )
         )
-    sync.upsert_customers(shop, records, now=now)
-    return len(records)
+    return sync.import_customers(shop, records, now=now)
 
 
 def _orders(shop: Shop, batch: list[_Root], now: datetime) -> int:
@@ -427,8 +430,7 @@ def _orders(shop: Shop, batch: list[_Root], now: datetime) -> int:
                 ],
             )
         )
-    sync.upsert_orders(shop, records, now=now)
-    return len(records)
+    return sync.import_orders(shop, records, now=now)
 
 
 def _plan_id(plan: dict[str, Any] | None) -> int | None:

@@ -21,13 +21,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 from shopify_app import ShopifyApp
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import commit, db
 from server.errors import BadRequest, DomainError, Unauthorized, Unavailable
-from server.ingest.services import record_event
+from server.ingest.services import insert_event
 from server.jobs import enqueue_after_commit
-from server.shops.services import find_shop
+from server.shops.models import Shop
 
 from .domains import valid_shop_domain
 from .payloads import PayloadError, parse_time
@@ -65,28 +66,27 @@ def receive() -> tuple[str, int]:
         triggered_at = None
     topic = headers["X-Shopify-Topic"]
     try:
-        shop = find_shop(domain)
-        event = record_event(
+        stored = insert_event(
             source="shopify",
             event_id=headers["X-Shopify-Webhook-Id"][:128],
             topic=topic[:128],
             payload=payload,
-            shop_id=shop.id if shop else None,
+            shop_id=select(Shop.id).where(Shop.domain == domain).scalar_subquery(),
             api_version=headers.get("X-Shopify-API-Version"),
             triggered_at=triggered_at,
             correlation_id=(headers.get("X-Shopify-Event-Id") or None),
         )
-        if event is not None and shop is not None:
+        if stored is not None and stored[1] is not None:
             from .tasks import process_shopify_event
 
-            enqueue_after_commit(process_shopify_event, event.id)
+            enqueue_after_commit(process_shopify_event, stored[0])
         commit()
     except SQLAlchemyError as error:
         db.session.rollback()
         log.error("webhook %s not stored: database unavailable (%s)", topic, type(error).__name__)
         raise Unavailable("database unavailable; Shopify will retry") from error
-    if shop is None:
-        log.info("webhook %s for unknown shop %s ignored", topic, domain)
+    if stored is not None and stored[1] is None:
+        log.info("webhook %s for unknown shop %s kept, not run", topic, domain)
     return "", 200
 
 

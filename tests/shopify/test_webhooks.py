@@ -187,7 +187,7 @@ def test_the_database_down_answers_503_so_shopify_retries(
     def down(**_: Any) -> None:
         raise OperationalError("INSERT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("server.shopify.webhooks.record_event", down)
+    monkeypatch.setattr("server.shopify.webhooks.insert_event", down)
 
     response = send_webhook("orders/create", ORDER_SAMPLE, shop=shop.domain)
 
