@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -21,10 +21,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from pytest_httpserver import HTTPServer
 
-from server.commerce.models import Customer, Order
+from server.commerce.models import Customer, Order, OrderLine, Product, ProductVariant
 from server.coupons.models import CouponOffer, DiscountKind
 from server.db import db, utcnow
-from server.demo.seed import DEMO_DOMAIN
 from server.line.models import LineChannel, LineUser
 from server.membership import services as membership
 from server.membership.models import SubscriberPost, Tier
@@ -37,6 +36,7 @@ pytestmark = pytest.mark.browser
 
 LIFF_ID = "2000000001-KizunaLf"
 LOGIN_CHANNEL = "2000000001"
+SHOP_DOMAIN = "liff-browser-tests.myshopify.com"
 _ids = count(1)
 
 
@@ -61,6 +61,50 @@ def _customer(shop: Shop, n: int, *, tags: list[str]) -> Customer:
     db.session.add(customer)
     db.session.flush()
     return customer
+
+
+def _products(shop: Shop, now: datetime) -> None:
+    """Three products and some buyers, so the recommendations screen has best sellers."""
+    buyer = _customer(shop, 9, tags=[])
+    for n, (title, units) in enumerate(
+        (("ほうじ茶 ティーバッグ", 9), ("季節の和菓子", 5), ("急須", 2)), start=1
+    ):
+        product = Product(
+            shop_id=shop.id,
+            shopify_id=8_900_000_000 + n,
+            title=title,
+            handle=f"item-{n}",
+            subscribable=n == 1,
+        )
+        db.session.add(product)
+        db.session.flush()
+        db.session.add(
+            ProductVariant(
+                shop_id=shop.id, product_id=product.id, shopify_id=9_900_000_000 + n, price=1200 * n
+            )
+        )
+        order = Order(
+            shop_id=shop.id,
+            shopify_id=6_910_000_000 + n,
+            customer_id=buyer.id,
+            name=f"#95{n}",
+            total_price=1200 * n * units,
+            financial_status="paid",
+            processed_at=now - timedelta(days=5 * n),
+        )
+        db.session.add(order)
+        db.session.flush()
+        db.session.add(
+            OrderLine(
+                shop_id=shop.id,
+                order_id=order.id,
+                shopify_id=5_910_000_000 + n,
+                product_id=product.id,
+                title=title,
+                quantity=units,
+                price=1200 * n,
+            )
+        )
 
 
 def _line_user(shop: Shop, user_id: str, customer: Customer | None, name: str) -> None:
@@ -88,9 +132,20 @@ def world(live_server: LiveServer) -> Iterator[World]:
     app.config["LINE_API_BASE_URL"] = certs.url_for("/").rstrip("/")
     now = utcnow()
     with app.app_context():
-        shop = db.session.query(Shop).filter_by(domain=DEMO_DOMAIN).one()
-        shop.access_token = "shpat_demo_browser_tests"  # accepted by the Shopify stand-in
-        shop.access_token_expires_at = now + timedelta(days=1)
+        # A shop of its own: the demo shop's single LINE channel belongs to other browser tests.
+        shop = Shop(
+            domain=SHOP_DOMAIN,
+            name="ひだまり茶房",
+            currency="JPY",
+            timezone="Asia/Tokyo",
+            installed_at=now - timedelta(days=400),
+            settings={"subscriber_tags": ["定期購入"]},
+            access_token="shpat_liff_browser_tests",  # accepted by the Shopify stand-in
+            access_token_expires_at=now + timedelta(days=1),
+        )
+        db.session.add(shop)
+        db.session.flush()
+        _products(shop, now)
         db.session.add(
             LineChannel(
                 shop_id=shop.id,
@@ -228,7 +283,7 @@ def open_app(
         opened.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body="<title>left the app</title>")
 
-    page.route(re.compile(r"^https://(kizuna-demo\.myshopify\.com|line\.me)/.*"), leave)
+    page.route(re.compile(r"^https://(liff-browser-tests\.myshopify\.com|line\.me)/.*"), leave)
     token = mint(world.keys, aud=LOGIN_CHANNEL, sub=user_id, name="はなこ", picture=None)
     mock = json.dumps({"idToken": token, "language": lang})
     page.add_init_script(f"window.__KIZUNA_LIFF_MOCK__ = {mock};")
@@ -315,9 +370,9 @@ def test_the_card_coupons_and_subscriber_area(
     assert page.evaluate("navigator.clipboard.readText()") == code
     screenshot(page, f"liff_coupons_{lang}")
     coupon.get_by_role("button", name=re.compile(text["use"])).click()
-    page.wait_for_url(re.compile(r"^https://kizuna-demo\.myshopify\.com/discount/"))
+    page.wait_for_url(re.compile(r"^https://liff-browser-tests\.myshopify\.com/discount/"))
     assert page.opened[-1] == (  # type: ignore[attr-defined]
-        f"https://kizuna-demo.myshopify.com/discount/{code}?redirect=%2F"
+        f"https://{SHOP_DOMAIN}/discount/{code}?redirect=%2F"
     )
     assert len(shopify.calls("discountCodeBasicCreate")) == 1
 
@@ -369,5 +424,5 @@ def test_a_friend_who_has_not_linked_is_invited_to_link(
     expect(screen.get_by_text("連携特典 送料無料")).to_be_visible()
     screenshot(page, f"liff_link_{lang}")
     screen.get_by_role("button", name=text["link_button"]).click()
-    page.wait_for_url("https://kizuna-demo.myshopify.com/apps/kizuna/link")
+    page.wait_for_url(f"https://{SHOP_DOMAIN}/apps/kizuna/link")
     assert errors == []

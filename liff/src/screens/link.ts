@@ -1,7 +1,7 @@
 import { t } from "../i18n";
 import { openUrl } from "../liff";
 import type { Me } from "../state";
-import { h } from "../ui";
+import { h, icon } from "../ui";
 
 // Not linked yet: the reason to link (the incentive) and the button that starts linking.
 export function renderLink(me: Me): HTMLElement {
@@ -14,7 +14,7 @@ export function renderLink(me: Me): HTMLElement {
   return h(
     "section",
     { class: "link-screen", "data-screen": "link" },
-    h("div", { class: "link-hero", "aria-hidden": "true" }, "🔗"),
+    h("div", { class: "link-hero" }, icon("link")),
     h("h1", {}, t("link.title")),
     h("p", { class: "lead" }, t("link.body")),
     gifts.childElementCount ? gifts : null,

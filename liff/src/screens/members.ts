@@ -1,7 +1,7 @@
 import { ApiError, api } from "../api";
 import { date, t } from "../i18n";
 import { openUrl } from "../liff";
-import { h, panel, toast } from "../ui";
+import { h, icon, panel, toast } from "../ui";
 
 interface Post {
   id: number;
@@ -18,7 +18,7 @@ function refused(error: ApiError): HTMLElement {
   return h(
     "section",
     { class: "refused", "data-screen": "members-refused", "data-reason": details.reason || error.code },
-    h("div", { class: "lock", "aria-hidden": "true" }, "🔒"),
+    h("div", { class: "lock" }, icon("lock")),
     h("h1", {}, t("members.refused_title")),
     h("p", { class: "lead" }, t("members.refused_body")),
     target
