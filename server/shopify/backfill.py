@@ -33,7 +33,7 @@ from server.db import db
 from server.shops.models import Shop
 
 from .client import graphql
-from .errors import ShopifyError, ShopifyUserError
+from .errors import ShopifyError, ShopifyUserError, ShopNotConnected
 from .models import BackfillRun
 from .payloads import gid_to_id, parse_time
 
@@ -163,7 +163,7 @@ def step(shop: Shop, run: BackfillRun, *, now: datetime) -> str:
             return _poll(shop, run)
         _import_file(shop, run, now=now)
         return _next_stage(run, now=now)
-    except BackfillFailed as error:
+    except (BackfillFailed, ShopNotConnected) as error:
         run.status = "failed"
         run.error = error.message
         run.finished_at = now

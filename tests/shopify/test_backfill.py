@@ -304,3 +304,27 @@ def test_the_admin_shows_percent_done_and_can_start_it(
     assert history_step["running"] is True
     assert history_step["done"] is False
     assert admin.get("/api/admin/shop", shop=shop).json["backfill"]["id"] == run["id"]
+
+
+def test_a_shop_without_a_token_cannot_start_an_import(admin: Any, app_ctx: None) -> None:
+    from tests.factories.shops import ShopFactory
+
+    demo = ShopFactory(access_token=None, is_demo=True)
+
+    response = admin.post("/api/admin/backfill", shop=demo)
+
+    assert response.status_code == 409
+    assert db.session.scalar(BackfillRun.for_shop(demo)) is None
+
+
+def test_a_disconnected_shop_fails_the_run_instead_of_retrying_forever(
+    shopify_api: ShopifyStandIn, shop: Shop
+) -> None:
+    run = backfill.start(shop, now=utcnow())
+    shop.uninstalled_at = utcnow()
+    db.session.flush()
+
+    assert drive(shop, run) == ["done"]
+    assert run.status == "failed"
+    assert run.error is not None
+    assert "not installed" in run.error

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from server.commerce import subscriptions
 from server.commerce.models import Customer
 from server.db import commit, db, utcnow
-from server.errors import Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound
 from server.i18n import translate
 from server.jobs import enqueue_after_commit
 from server.line.models import LineChannel
@@ -64,6 +64,8 @@ def onboarding() -> dict[str, Any]:
         )
     elif run is not None and run.status == "failed":
         history["detail"] = translate("home.step.history.failed")
+    elif run is None and shop.is_demo:  # seeded, not imported: nothing to wait for
+        history.update(done=True, percent=100, detail=translate("home.step.history.demo"))
     return {
         "steps": [
             {"key": "line_channel", "done": bool(channel and channel.messaging_configured)},
@@ -87,6 +89,8 @@ def backfill_start() -> tuple[dict[str, Any], int]:
     """Start importing the shop's history (again); a running import is returned as it is."""
     from server.shopify.tasks import advance_backfill
 
+    if g.shop.access_token is None:
+        raise Conflict("this shop is not connected to Shopify (the demo shop never is)")
     run = backfill.start(g.shop, now=utcnow(), force=True)
     enqueue_after_commit(advance_backfill, run.id)
     commit()
