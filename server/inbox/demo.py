@@ -156,27 +156,29 @@ CONVERSATIONS: tuple[tuple[str, int, bool, int, list[tuple[str, str]]], ...] = (
 
 
 def seed_demo_inbox(shop: Shop, *, now: datetime, staff_id: str = "demo-staff") -> int:
-    """Seed the inbox of the demo shop; returns how many conversations it made."""
-    if db.session.scalar(select(FaqEntry.id).where(FaqEntry.shop_id == shop.id).limit(1)):
-        return 0
-    for position, (questions, answer, buttons) in enumerate(FAQ):
-        db.session.add(
-            FaqEntry(
-                shop_id=shop.id,
-                questions=list(questions),
-                answer=answer,
-                quick_replies=buttons,
-                position=position,
+    """Seed the inbox of the demo shop; returns how many conversations it made. Each part is
+    added only when missing, so a second run (or a shop the merchant already used) is safe."""
+    if not db.session.scalar(select(FaqEntry.id).where(FaqEntry.shop_id == shop.id).limit(1)):
+        for position, (questions, answer, buttons) in enumerate(FAQ):
+            db.session.add(
+                FaqEntry(
+                    shop_id=shop.id,
+                    questions=list(questions),
+                    answer=answer,
+                    quick_replies=buttons,
+                    position=position,
+                )
             )
-        )
-    for position, (title, body) in enumerate(SAVED_REPLIES):
-        db.session.add(SavedReply(shop_id=shop.id, title=title, body=body, position=position))
+    if not db.session.scalar(select(SavedReply.id).where(SavedReply.shop_id == shop.id).limit(1)):
+        for position, (title, body) in enumerate(SAVED_REPLIES):
+            db.session.add(SavedReply(shop_id=shop.id, title=title, body=body, position=position))
     users = db.session.scalars(
         LineUser.for_shop(shop)
         .where(LineUser.blocked_at.is_(None))
         .order_by(LineUser.customer_id.is_(None), LineUser.id)
         .limit(len(CONVERSATIONS))
     ).all()
+    created = 0
     for user, (status, priority, assigned, minutes, lines) in zip(
         users, CONVERSATIONS, strict=False
     ):
@@ -200,6 +202,7 @@ def seed_demo_inbox(shop: Shop, *, now: datetime, staff_id: str = "demo-staff") 
         )
         db.session.add(conversation)
         db.session.flush()
+        created += 1
         for i, (sender, text) in enumerate(lines):
             at = start - timedelta(minutes=len(lines) - 1 - i)
             db.session.add(
@@ -219,4 +222,4 @@ def seed_demo_inbox(shop: Shop, *, now: datetime, staff_id: str = "demo-staff") 
             conversation.last_message_text = text[:120]
             conversation.last_message_sender = sender
     db.session.flush()
-    return min(len(users), len(CONVERSATIONS))
+    return created

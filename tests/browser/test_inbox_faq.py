@@ -49,5 +49,15 @@ def test_a_merchant_adds_an_faq_entry_and_tries_the_bot(
     expect(page.locator("#try-verdict")).to_contain_text(t["answers"])
     expect(page.locator("#try-chart rect.bar").first).to_be_visible()
     expect(page.locator("#try-chart .threshold")).to_have_count(1)
+
+    # A saved reply added here is offered in the inbox's reply box.
+    page.locator("#saved-title").fill(f"お詫び{locale}")
+    page.locator("#saved-body").fill("ご不便をおかけしました。")
+    page.locator("#saved-form").get_by_role("button").click()
+    expect(page.locator("#saved-rows li").filter(has_text=f"お詫び{locale}")).to_have_count(1)
     screenshot(page, f"inbox-faq-{locale}")
+    page.goto(f"{live_server.url}/inbox?locale={locale}")
+    expect(page.locator("#saved-replies option").filter(has_text=f"お詫び{locale}")).to_have_count(
+        1
+    )
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -128,6 +128,12 @@ def message_out(m: Message, states: dict[int, str]) -> dict[str, Any]:
         out["card"] = payload.get("card")
     elif m.type == "sticker":
         out["sticker"] = {k: payload.get(k) for k in ("packageId", "stickerId")}
+    elif m.type == "other" and m.direction == "in":
+        # video, audio, file, location...: what LINE said it was, and a name to show.
+        kind = str(payload.get("type") or "other")[:16]
+        label = payload.get("fileName") or payload.get("title") or payload.get("address")
+        out["type"] = kind
+        out["text"] = str(label)[:200] if label else None
     bot_meta = payload.get("bot")
     if m.sender == "bot" and isinstance(bot_meta, dict):
         out["bot"] = {

@@ -106,12 +106,12 @@ function renderHeader() {
 function messageBody(m) {
   switch (m.type) {
     case "text": return el("p", { class: "text", text: m.text });
-    case "sticker": return el("p", { class: "media", text: `🙂 ${T.sticker}` });
+    case "sticker": return el("p", { class: "media", text: `[${T.sticker}]` });
     case "image": return imageBody(m);
-    case "video": return el("p", { class: "media", text: `🎞 ${T.video}` });
-    case "audio": return el("p", { class: "media", text: `🔊 ${T.audio}` });
-    case "file": return el("p", { class: "media", text: `📎 ${m.text || T.file}` });
-    case "location": return el("p", { class: "media", text: `📍 ${m.text || T.location}` });
+    case "video": return el("p", { class: "media", text: `[${T.video}]` });
+    case "audio": return el("p", { class: "media", text: `[${T.audio}]` });
+    case "file": return el("p", { class: "media", text: `[${T.file}] ${m.text || ""}` });
+    case "location": return el("p", { class: "media", text: `[${T.location}] ${m.text || ""}` });
     case "product": return el("div", { class: "product-card" },
       el("strong", { text: m.card?.title || "" }), el("span", { text: m.card?.price != null ? money(m.card.price) : "" }),
       m.text ? el("p", { class: "text", text: m.text }) : null);
@@ -121,13 +121,13 @@ function messageBody(m) {
 
 // The picture comes through the admin API (it needs the session token), as a blob URL.
 function imageBody(m) {
-  const box = el("p", { class: "media", text: `🖼 ${T.image}` });
+  const box = el("p", { class: "media", text: `[${T.image}]` });
   if (m.sender !== "customer") return box;
   const img = el("img", { class: "photo", alt: T.image });
   idToken().then((token) => fetch(`/api/admin/inbox/messages/${m.id}/image`, { headers: { Authorization: `Bearer ${token}` } }))
     .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(String(response.status)))))
     .then((blob) => { img.src = URL.createObjectURL(blob); box.replaceWith(img); })
-    .catch(() => { box.textContent = `🖼 ${T.image_unavailable}`; });
+    .catch(() => { box.textContent = `[${T.image_unavailable}]`; });
   return box;
 }
 

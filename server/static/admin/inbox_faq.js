@@ -137,4 +137,25 @@ $("settings-form").addEventListener("submit", async (event) => {
   } catch (error) { toast(error.message, true); }
 });
 
-try { await load(); } catch (error) { toast(T.load_error, true); }
+async function loadSaved() {
+  const data = await api("/api/admin/inbox/saved-replies");
+  $("saved-rows").replaceChildren(...data.saved_replies.map((r) => el("li", {},
+    el("strong", { text: r.title }), el("span", { class: "subdued", text: r.body }),
+    el("button", { type: "button", class: "critical", text: T.delete, onclick: async () => {
+      if (!confirm(T.confirm_delete_saved)) return;
+      await api(`/api/admin/inbox/saved-replies/${r.id}`, { method: "DELETE" });
+      await loadSaved();
+    } }))));
+}
+
+$("saved-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("/api/admin/inbox/saved-replies", { method: "POST", body: { title: $("saved-title").value, body: $("saved-body").value } });
+    $("saved-form").reset();
+    toast(T.saved);
+    await loadSaved();
+  } catch (error) { toast(error.message, true); }
+});
+
+try { await load(); await loadSaved(); } catch (error) { toast(T.load_error, true); }
