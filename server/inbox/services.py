@@ -123,27 +123,30 @@ def _filtered(shop: Shop, f: ListFilter, staff_id: str) -> Select[Any]:
         query = query.where(Conversation.assignee_id.is_(None))
     if f.q:
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+        def matches(column: Any) -> Any:
+            # SQLite's LIKE ignores ASCII case already; its ILIKE adds lower() on every row.
+            if db.engine.dialect.name == "sqlite":
+                return column.like(pattern, escape="\\")
+            return column.ilike(pattern, escape="\\")
+
+        full_name = func.coalesce(Customer.last_name, "") + func.coalesce(Customer.first_name, "")
         names = (
             select(LineUser.id)
             .outerjoin(Customer, Customer.id == LineUser.customer_id)
             .where(
                 LineUser.shop_id == shop.id,
                 or_(
-                    LineUser.display_name.ilike(pattern, escape="\\"),
-                    Customer.first_name.ilike(pattern, escape="\\"),
-                    Customer.last_name.ilike(pattern, escape="\\"),
-                    (
-                        func.coalesce(Customer.last_name, "")
-                        + func.coalesce(Customer.first_name, "")
-                    ).ilike(pattern, escape="\\"),
-                    Customer.email.ilike(pattern, escape="\\"),
+                    matches(LineUser.display_name),
+                    matches(full_name),  # 山田花子 as well as 山田 or 花子
+                    matches(Customer.email),
                 ),
             )
         )
         # Two uncorrelated sets, each scanned once (a correlated EXISTS would scan the messages
         # once per conversation).
         texts = select(Message.conversation_id).where(
-            Message.shop_id == shop.id, Message.text.ilike(pattern, escape="\\")
+            Message.shop_id == shop.id, matches(Message.text)
         )
         query = query.where(or_(Conversation.line_user_id.in_(names), Conversation.id.in_(texts)))
     return query
