@@ -412,3 +412,13 @@ def test_a_known_shop_installs_with_its_existing_row(
     db.session.expire_all()
     assert existing.installed
     assert db.session.scalar(select(Shop).where(Shop.domain == DOMAIN)) is existing
+
+
+@pytest.mark.parametrize(("locale", "word"), [("ja", "設定"), ("en", "Settings")])
+def test_the_embedded_admin_speaks_the_locale_shopify_passes(
+    client: FlaskClient, shop_details: ShopifyStandIn, app_ctx: None, locale: str, word: str
+) -> None:
+    page = embedded_load(client, session_token_for(DOMAIN), locale=locale).get_data(as_text=True)
+
+    assert f'<html lang="{locale}">' in page
+    assert f">{word}</a>" in page

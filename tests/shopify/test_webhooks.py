@@ -438,3 +438,41 @@ def test_subscription_listeners_hear_a_cancellation_by_tag(
     send_webhook("customers/update", dropped, shop=shop.domain)
 
     assert heard == [True, False]
+
+
+def test_an_older_payload_without_selling_plans_asks_graphql_for_them(
+    send_webhook: SendWebhook, shop: Shop, shopify_api: Any
+) -> None:
+    payload = sample(ORDER_SAMPLE)
+    for item in payload["line_items"]:
+        del item["selling_plan_id"]  # API versions before 2026-10 do not send it
+    first_line = payload["line_items"][0]["id"]
+    shopify_api.on_graphql(
+        "OrderSellingPlans",
+        {
+            "order": {
+                "id": f"gid://shopify/Order/{ORDER_SAMPLE['id']}",
+                "lineItems": {
+                    "nodes": [
+                        {
+                            "id": f"gid://shopify/LineItem/{first_line}",
+                            "sellingPlan": {
+                                "sellingPlanId": "gid://shopify/SellingPlan/4000000001",
+                                "name": "定期便（30日ごと）",
+                            },
+                        },
+                        {"id": "gid://shopify/LineItem/141249953214522974", "sellingPlan": None},
+                    ]
+                },
+            }
+        },
+    )
+
+    send_webhook("orders/create", payload, shop=shop.domain, api_version="2025-04")
+
+    order = order_of(shop)
+    assert order is not None
+    assert order.is_subscription
+    plans = {line.shopify_id: line.selling_plan_name for line in order.lines}
+    assert plans[first_line] == "定期便（30日ごと）"
+    assert len(shopify_api.calls("OrderSellingPlans")) == 1
