@@ -15,7 +15,13 @@ from server.inbox.models import Conversation, ConversationNote, FaqEntry, Messag
 from server.line.models import Delivery
 from server.segments.models import NineSegmentProfile, SurveyAnswer
 from tests.conftest import AdminClient, session_token_for
-from tests.factories.commerce import CustomerFactory, OrderFactory, OrderLineFactory
+from tests.factories.commerce import (
+    CustomerFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ProductVariantFactory,
+)
 from tests.factories.coupons import OfferFactory
 from tests.factories.inbox import (
     ConversationFactory,
@@ -435,3 +441,33 @@ def test_the_customer_panel_shows_tier_points_coupons_segment_and_survey(
     coupons = admin.get(f"/api/admin/inbox/conversations/{conversation.id}/coupons", shop=shop)
     (coupon,) = coupons.json["coupons"]
     assert coupon["text"].startswith("LINE限定 10%OFF: KZ-TEST-1")
+
+
+def test_staff_send_a_product_card_of_their_own_shop(app_ctx: None, admin: AdminClient) -> None:
+    shop, other = ShopFactory(), ShopFactory()
+    product = ProductVariantFactory(
+        product=ProductFactory(shop=shop, title="薬用美白 化粧水", handle="whitening-lotion"),
+        price=3850,
+    ).product
+    foreign = ProductFactory(shop=other)
+    conversation = ConversationFactory(line_user=LineUserFactory(shop=shop))
+    db.session.commit()
+    path = f"/api/admin/inbox/conversations/{conversation.id}/replies"
+
+    found = admin.get("/api/admin/inbox/products?q=美白", shop=shop).json["products"]
+    assert [(p["title"], p["price"]) for p in found] == [("薬用美白 化粧水", 3850)]
+    sent = admin.post(path, shop=shop, json={"product_id": product.id})
+
+    assert sent.status_code == 201
+    assert sent.json["type"] == "product"
+    assert sent.json["card"]["price"] == 3850
+    message = db.session.get(Message, sent.json["id"])
+    assert message is not None
+    delivery = db.session.get(Delivery, message.delivery_id)
+    assert delivery is not None
+    (flex,) = delivery.messages
+    assert flex["type"] == "flex"
+    assert "¥3,850" in flex["altText"]
+    button = flex["contents"]["footer"]["contents"][0]["action"]
+    assert button["uri"] == f"https://{shop.domain}/products/whitening-lotion"
+    assert admin.post(path, shop=shop, json={"product_id": foreign.id}).status_code == 404
