@@ -85,7 +85,7 @@ def demo_inbox(live_server: LiveServer) -> LiveServer:
 def write_first() -> None:
     """The live server writes from other threads: on SQLite (WAL) a transaction that read first
     and writes later would fail on a stale snapshot, so start this one with a (no-op) write."""
-    db.session.execute(text("UPDATE inbox_staff SET name = name WHERE 0"))
+    db.session.execute(text("UPDATE inbox_staff SET name = name WHERE 1 = 0"))
 
 
 def new_conversation(
