@@ -41,6 +41,7 @@ TASK_MODULES: tuple[str, ...] = (
     "server.membership.tasks",
     "server.coupons.tasks",
     "server.shopify.tasks",
+    "server.campaigns.tasks",
 )
 
 _PENDING = "kizuna_pending_tasks"

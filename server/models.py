@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.shopify.models",
     "server.inbox.models",
     "server.linking.models",
+    "server.campaigns.models",
 )
 
 

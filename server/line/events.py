@@ -10,6 +10,9 @@ Tables other features extend:
   stored in the inbox (the FAQ bot answers here).
 - FOLLOW_LISTENERS: `(shop, line_user, *, unblocked, now)` after a follow or unblock.
 - UNFOLLOW_LISTENERS: `(shop, line_user, *, now)` after a block.
+
+Postbacks that carry `a=` instead of `action=` (the 9-segment survey's `a=kz.s9&q=..&v=..`) are
+routed the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import IntegrityError
 
+from server.campaigns import cancellation
+from server.campaigns import triggers as campaign_triggers
 from server.db import db
 from server.i18n import translate
 from server.inbox import bot as inbox_bot
@@ -31,6 +36,7 @@ from server.inbox.models import Conversation, Direction, Message, Sender
 from server.ingest.models import WebhookEvent
 from server.jobs import enqueue_after_commit
 from server.linking import services as linking
+from server.segments import nine_segments
 from server.shops.models import Shop
 
 from . import client, delivery, services
@@ -98,8 +104,12 @@ class UnfollowListener(Protocol):
 
 
 MESSAGE_LISTENERS: tuple[MessageListener, ...] = (inbox_bot.answer,)
-FOLLOW_LISTENERS: tuple[FollowListener, ...] = ()
-UNFOLLOW_LISTENERS: tuple[UnfollowListener, ...] = ()
+FOLLOW_LISTENERS: tuple[FollowListener, ...] = (
+    campaign_triggers.on_follow,  # follow scenarios (issue 7)
+)
+UNFOLLOW_LISTENERS: tuple[UnfollowListener, ...] = (
+    campaign_triggers.on_unfollow,  # every scenario of the friend ends (issue 7)
+)
 
 
 def handle(event: WebhookEvent, *, now: datetime) -> None:
@@ -254,7 +264,7 @@ def on_postback(ctx: Context) -> None:
     if not ctx.user_id or not isinstance(data, str):
         return
     params = dict(parse_qsl(data[:300], keep_blank_values=True))
-    action = params.get("action", "")
+    action = params.get("action") or params.get("a", "")
     handler = POSTBACK_ACTIONS.get(action)
     if handler is None:
         log.info("postback without a handler: action %r", action[:40])
@@ -328,6 +338,48 @@ def _postback_noop(ctx: Context, params: dict[str, str]) -> None:
     return None
 
 
+def _postback_survey(ctx: Context, params: dict[str, str]) -> None:
+    """An answer to the 9-segment survey: record it, reply with the next question (or thanks),
+    and let scenarios that start on a placement enroll the friend."""
+    question, value = params.get("q", ""), params.get("v", "")
+    if value not in nine_segments.ANSWERS.get(question, ()):
+        return
+    user = services.ensure_line_user(ctx.shop, ctx.user_id or "")
+    step = nine_segments.answer(ctx.shop, user, question, value, now=ctx.now)
+    if step.messages and ctx.active:
+        delivery.deliver(
+            ctx.shop,
+            user,
+            step.messages,
+            kind="transactional",
+            reply_token=ctx.reply_token,
+            reply_token_received_at=ctx.received_at,
+            source="survey",
+            now=ctx.now,
+        )
+    profile = nine_segments.find_profile(ctx.shop, user)
+    placed = step.completed or step.moved_from is not None
+    if placed and step.cell and profile is not None and profile.completed_at is not None:
+        campaign_triggers.on_survey_answered(
+            ctx.shop, user, step.cell, profile.completed_at, now=ctx.now
+        )
+
+
+def _postback_cancellation(ctx: Context, params: dict[str, str]) -> None:
+    """An answer to "why did you cancel?" / "how many are left?" (campaigns.cancellation)."""
+    user = services.ensure_line_user(ctx.shop, ctx.user_id or "")
+    cancellation.answer(
+        ctx.shop,
+        user,
+        params.get("q", ""),
+        params.get("v", ""),
+        reply_token=ctx.reply_token,
+        reply_token_received_at=ctx.received_at,
+        reply=ctx.active,
+        now=ctx.now,
+    )
+
+
 # account link ------------------------------------------------------------------------------------
 
 
@@ -340,6 +392,8 @@ POSTBACK_ACTIONS: dict[str, PostbackHandler] = {
     "link": _postback_link,
     "unlink": _postback_unlink,
     "noop": _postback_noop,
+    nine_segments.POSTBACK_ACTION: _postback_survey,
+    cancellation.POSTBACK_ACTION: _postback_cancellation,
 }
 
 HANDLERS: dict[str, Callable[[Context], None]] = {

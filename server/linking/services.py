@@ -33,6 +33,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from server.campaigns import triggers as campaign_triggers
 from server.commerce.models import Customer
 from server.coupons import services as coupon_services
 from server.db import db
@@ -69,11 +70,14 @@ class IncentiveListener(Protocol):
 LINK_LISTENERS: tuple[LinkListener, ...] = (
     membership_services.on_linked,  # a linked customer is a member (issue 5)
     coupon_services.on_linked,  # the link-incentive coupons (issue 5)
+    campaign_triggers.on_linked,  # "linked" exits, link scenarios (issue 7)
 )
 LINK_INCENTIVE_LISTENERS: tuple[IncentiveListener, ...] = (
     membership_services.on_link_incentive,  # the points land in the ledger (issue 5)
 )
-UNLINK_LISTENERS: tuple[LinkListener, ...] = ()
+UNLINK_LISTENERS: tuple[LinkListener, ...] = (
+    campaign_triggers.on_unlinked,  # the customer's scenarios end (issue 7)
+)
 
 
 class LinkRefused(Conflict):

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 # Who hears about tier changes: "module:function" paths, each called as fn(shop, change) inside
 # the transaction that changed the tier (so a listener that sends something should enqueue it
 # after the commit). Named by path so that membership never imports the features that react.
-TIER_LISTENERS: tuple[str, ...] = ()
+TIER_LISTENERS: tuple[str, ...] = (
+    "server.campaigns.triggers:on_tier_change",  # tier-changed scenarios (issue 7)
+)
 
 # Orders that have not (or no longer) brought money in earn nothing and count for no tier.
 UNPAID_STATUSES = ("pending", "authorized", "voided", "expired")

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from server.campaigns import services as campaign_services
+from server.campaigns import triggers as campaign_triggers
 from server.commerce import sync
 from server.commerce.models import Customer, Order
 from server.commerce.subscriptions import NEVER, SubscriptionStatus, subscription_status
@@ -52,12 +54,18 @@ SubscriptionListener = Callable[..., None]  # (shop, customer, status, *, now)
 ORDER_LISTENERS: tuple[OrderListener, ...] = (
     membership_services.on_order,  # points and tier (issue 5)
     coupon_services.on_order,  # coupon redemptions (issue 5)
+    campaign_triggers.on_order,  # scenario entries and "ordered again" exits (issue 7)
 )
-CUSTOMER_REDACT_LISTENERS: tuple[CustomerListener, ...] = ()
+CUSTOMER_REDACT_LISTENERS: tuple[CustomerListener, ...] = (
+    campaign_services.redact_customer,  # scenario enrollments end, their answers go (issue 7)
+)
 CUSTOMER_EXPORT_LISTENERS: tuple[tuple[str, ExportListener], ...] = (
     ("membership", membership_services.export_customer),
+    ("campaigns", campaign_services.export_customer),
 )
-SUBSCRIPTION_LISTENERS: tuple[SubscriptionListener, ...] = ()
+SUBSCRIPTION_LISTENERS: tuple[SubscriptionListener, ...] = (
+    campaign_triggers.on_subscription_change,  # started/cancelled scenarios (issue 7)
+)
 
 Handler = Callable[[Shop, WebhookEvent, datetime], None]
 

@@ -1,0 +1,24 @@
+"""Lifecycle marketing: step scenarios (trigger → entry conditions → timed steps → exits).
+
+Owns `scenarios`, `scenario_steps`, `scenario_enrollments` (who entered which scenario, once
+per trigger event, in the treatment or the holdout group) and `scheduled_messages` (the
+database is the source of truth for due step messages: listable and cancellable; a periodic
+task claims due rows and hands them to the LINE delivery pipeline, which enforces caps and
+quiet hours).
+
+Modules:
+- models.py: the tables above;
+- triggers.py: the listener functions the other features' tuples call (orders, subscriptions,
+  follows, links, tiers, surveys, privacy) and the periodic finders (dormant, coupons expiring);
+- scheduling.py: when a step is due (delays, "10:00 on day N" in the shop's zone, delays
+  computed from data) and the claim-and-send loop;
+- services.py: enrollment (one person, or a whole segment in set-based SQL), exits, the
+  scenario CRUD the admin API calls, and reads for the inbox;
+- messages.py: LINE messages of a step, with the variables filled in;
+- cancellation.py: the cancellation-reason questions and the restart timing they give;
+- templates.py: the ready-made Japanese scenarios of the template gallery;
+- tasks.py: the periodic tasks.
+
+Other features call `services.active_enrollments` (inbox panel) and
+`services.segment_in_use` (segments: a saved segment a scenario uses cannot be deleted).
+"""

@@ -1,0 +1,59 @@
+"""Scenario background work: sending due step messages and the periodic trigger finders.
+
+Tasks own their transaction (server.jobs) and are safe to run twice: claims, trigger keys and
+the enrollment's unique key make a second run change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from server.db import db, utcnow
+from server.jobs import periodic, task
+from server.shops.models import Shop
+
+from . import scheduling, triggers
+from .models import Trigger
+
+log = logging.getLogger(__name__)
+
+
+@periodic(minute="*")
+def send_due_scenario_messages() -> None:
+    """Due steps of every shop (and claims left behind by a worker that died), handed to the
+    delivery pipeline; FOR UPDATE SKIP LOCKED lets several workers share them."""
+    handled = scheduling.send_due(now=utcnow())
+    if handled:
+        log.info("scenario sender handled %d step messages", handled)
+
+
+@task()
+def send_scheduled(scheduled_ids: list[int]) -> None:
+    """Steps that were due the moment they were scheduled (a delay of zero)."""
+    scheduling.send_ids(scheduled_ids, now=utcnow())
+
+
+@periodic(hour="0", minute="30")
+def find_dormant_customers() -> None:
+    """Daily (09:30 in Japan): customers who stopped ordering enter the win-back scenarios."""
+    now = utcnow()
+    for scenario in triggers.scenarios_with_trigger(Trigger.DORMANT):
+        shop = db.session.get(Shop, scenario.shop_id)
+        if shop is None or not shop.installed:
+            continue
+        entered = triggers.find_dormant(shop, scenario, now=now)
+        db.session.commit()
+        if entered:
+            log.info("scenario %s: %d dormant customers entered", scenario.id, entered)
+
+
+@periodic(minute="15")
+def find_expiring_coupons() -> None:
+    """Hourly: holders of coupons about to expire enter the reminder scenarios."""
+    now = utcnow()
+    for scenario in triggers.scenarios_with_trigger(Trigger.COUPON_EXPIRING):
+        shop = db.session.get(Shop, scenario.shop_id)
+        if shop is None or not shop.installed:
+            continue
+        triggers.find_expiring_coupons(shop, scenario, now=now)
+        db.session.commit()
