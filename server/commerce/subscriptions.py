@@ -12,9 +12,12 @@ sources, strongest first:
    within the last `shop.settings["subscription_lapse_days"]` days (default 45: a monthly plan
    plus grace).
 
-A customer is active when any source says so. Cancellation is detected from the same sources: a
-contract that ended, a subscriber tag that was removed (`Customer.subscription_tag_ended_at`),
-the last subscription order being cancelled, or no subscription order within the lapse window.
+A customer is active when any source says so, except that an explicit end (a contract that
+ended, a subscriber tag that was removed) newer than the last subscription order outweighs that
+order: the subscription app said "cancelled" after the customer's last delivery, so the lapse
+window is not waited out. Cancellation is detected from the same sources: a contract that
+ended, a subscriber tag that was removed (`Customer.subscription_tag_ended_at`), the last
+subscription order being cancelled, or no subscription order within the lapse window.
 
 `active_subscribers(shop, now=...)` is the same rule as one SQL select of customer ids, for
 segments and broadcasts.
@@ -124,13 +127,17 @@ def subscription_status(shop: Shop, customer: Customer, *, now: datetime) -> Sub
 
     first, last, last_cancelled = _subscription_orders(shop, customer)
     window_start = now - timedelta(days=lapse_days(shop))
+    explicit_end = max((at for at, _source, _since in ended), default=None)
+    # A contract or tag that ended after the last subscription order: that order says nothing more.
+    ended_after_last = explicit_end is not None and last is not None and explicit_end >= last
     if last_cancelled is not None and (last is None or last_cancelled[0] >= last):
         # The latest subscription order was cancelled: the subscription ended then.
         ended.append((last_cancelled[1], "selling_plan", first))
-    elif last is not None and last >= window_start:
-        candidates.append(SubscriptionStatus(True, first, None, "selling_plan", "active"))
-    elif last is not None:
-        ended.append((last + timedelta(days=lapse_days(shop)), "selling_plan", first))
+    elif last is not None and not ended_after_last:
+        if last >= window_start:
+            candidates.append(SubscriptionStatus(True, first, None, "selling_plan", "active"))
+        else:
+            ended.append((last + timedelta(days=lapse_days(shop)), "selling_plan", first))
 
     if candidates:
         best = candidates[0]
@@ -168,12 +175,32 @@ def active_subscribers(shop: Shop, *, now: datetime) -> Select[tuple[int]]:
         .group_by(Order.customer_id)
         .subquery()
     )
+    # An explicit end after the last subscription order outweighs it (see the module doc); a
+    # customer who also holds an active contract or tag is in the union through that branch.
+    contract_ended = exists(
+        select(literal(1)).where(
+            SubscriptionContract.shop_id == shop.id,
+            SubscriptionContract.customer_id == live.c.customer_id,
+            SubscriptionContract.status.in_(ENDED_CONTRACT),
+            func.coalesce(SubscriptionContract.ended_at, SubscriptionContract.shopify_updated_at)
+            >= live.c.last,
+        )
+    )
+    tag_ended = exists(
+        select(literal(1)).where(
+            Customer.shop_id == shop.id,
+            Customer.id == live.c.customer_id,
+            Customer.subscription_tag_ended_at >= live.c.last,
+        )
+    )
     by_order = (
         select(live.c.customer_id.label("customer_id"))
         .outerjoin(cancelled, cancelled.c.customer_id == live.c.customer_id)
         .where(
             live.c.last >= now - timedelta(days=lapse_days(shop)),
             or_(cancelled.c.last.is_(None), cancelled.c.last < live.c.last),
+            ~contract_ended,
+            ~tag_ended,
         )
     )
     parts: list[Select[Any]] = [by_contract, by_order]

@@ -157,3 +157,45 @@ def test_changing_the_subscriber_tags_re_marks_customers(shop: Shop) -> None:
     assert shop.settings["subscriber_tags"] == ["Active Subscriber"]
     assert customer.subscription_tag_since == NOW
     assert subscription_status(shop, customer, now=NOW).active
+
+
+def test_an_ended_contract_or_removed_tag_after_the_last_order_ends_it_at_once(
+    shop: Shop,
+) -> None:
+    """The subscription app cancels (contract or tag) ten days after the last delivery: the
+    customer is a former subscriber now, not after the lapse window."""
+    by_tag = CustomerFactory(shop=shop, tags=["定期購入"])
+    mark_tags(shop, by_tag, now=NOW - timedelta(days=100))
+    subscription_order(by_tag, days_ago=20)
+    by_tag.tags = []
+    mark_tags(shop, by_tag, now=NOW - timedelta(days=10))
+    by_contract = CustomerFactory(shop=shop)
+    subscription_order(by_contract, days_ago=20)
+    db.session.add(
+        SubscriptionContract(
+            shop_id=shop.id,
+            shopify_id=3,
+            customer_id=by_contract.id,
+            status="cancelled",
+            ended_at=NOW - timedelta(days=10),
+        )
+    )
+    # Ordered on the plan again after an old cancellation: active again.
+    came_back = CustomerFactory(shop=shop)
+    db.session.add(
+        SubscriptionContract(
+            shop_id=shop.id,
+            shopify_id=4,
+            customer_id=came_back.id,
+            status="cancelled",
+            ended_at=NOW - timedelta(days=30),
+        )
+    )
+    subscription_order(came_back, days_ago=5)
+    db.session.flush()
+
+    for customer in (by_tag, by_contract):
+        status = subscription_status(shop, customer, now=NOW)
+        assert (status.active, status.cancelled_at) == (False, NOW - timedelta(days=10))
+    assert subscription_status(shop, came_back, now=NOW).active
+    assert active_subscriber_ids(shop, now=NOW) == {came_back.id}
