@@ -12,11 +12,11 @@ from flask import Blueprint
 
 def create_api_blueprint() -> Blueprint:
     from . import auth
-    from .api import coupon_offers, dashboard, inbox, membership, shop, shopify_data
+    from .api import campaigns, coupon_offers, dashboard, inbox, membership, shop, shopify_data
 
     api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
     api.before_request(auth.authenticate)
-    for child in (shop, dashboard, membership, coupon_offers, inbox, shopify_data):
+    for child in (shop, dashboard, membership, coupon_offers, inbox, shopify_data, campaigns):
         api.register_blueprint(child.bp)
     from .api import line
 

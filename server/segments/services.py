@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, select
+from sqlalchemy import Select, and_, func, select
 
 from server.commerce.models import Customer, Product
 from server.db import db
@@ -187,9 +187,9 @@ def options(shop: Shop) -> dict[str, Any]:
         .limit(1000)
     ).all()
     product_types = db.session.scalars(
-        select(distinct(Product.product_type)).where(
-            and_(Product.shop_id == shop.id, Product.product_type != "")
-        )
+        select(Product.product_type)
+        .where(and_(Product.shop_id == shop.id, Product.product_type != ""))
+        .distinct()
     ).all()
     product_tags: set[str] = set()
     for tags in db.session.scalars(select(Product.tags).where(Product.shop_id == shop.id)):
