@@ -38,6 +38,8 @@ def demo(customers: int) -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(demo)
+    from .recommendations.cli import cli as recommendations
     from .shopify.cli import shopify
 
     app.cli.add_command(shopify)
+    app.cli.add_command(recommendations)

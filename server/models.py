@@ -19,6 +19,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "server.inbox.models",
     "server.linking.models",
     "server.campaigns.models",
+    "server.recommendations.models",
 )
 
 

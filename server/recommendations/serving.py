@@ -1,0 +1,313 @@
+"""Serving: a customer's recommendations with their reasons, and who is due to reorder.
+
+The public interface other features call (scenarios, the LIFF API, the admin, the rich menu):
+
+- `recommendations_for(shop, customer, *, limit=10, lang="ja")` → `list[Recommendation]`
+- `due_to_reorder(shop, *, now, within=timedelta(0))` → customer ids
+
+Lists are precomputed (services.train_shop nightly, services.refresh_customer after an order)
+and filtered here, at request time, so a product unpublished or sold out a minute ago is never
+shown: unpublished or deleted products, products without an available variant, the shop's
+exclusions, and non-consumables the customer already owns. What the filters remove is filled
+from the best sellers (of the customer's tier when the model knows it), so a list is short only
+when the shop has nothing else to show.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import distinct, func, select
+
+from server.commerce.models import Customer, Order, OrderLine, Product
+from server.db import db, utcnow
+from server.i18n import translate
+from server.membership.models import Member, Tier
+from server.shops.models import Shop
+
+from .models import (
+    CustomerRecommendation,
+    RecommendationModel,
+    RecommendationSettings,
+    ReorderPrediction,
+)
+
+Kind = Literal["reorder", "discovery", "popular"]
+KINDS: tuple[Kind, ...] = ("reorder", "discovery", "popular")
+
+# A reorder is "due" (the reason names the days since the last purchase) from this long
+# before its predicted run-out date; earlier it is shown as one of the customer's regulars.
+DUE_SOON = timedelta(days=7)
+# A run-out date this far in the past no longer makes a customer "due": they have stopped
+# buying it or bought it elsewhere, and a reminder would be noise.
+OVERDUE_LIMIT = timedelta(days=30)
+BEST_SELLER_WINDOW = timedelta(days=180)
+_BEST_SELLER_CACHE_SECONDS = 600.0
+_best_sellers: dict[tuple[int, str], tuple[float, list[int]]] = {}
+# Currencies without minor units (Shopify amounts are stored in minor units).
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD"})
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product_id: int
+    title: str
+    price: Decimal  # in `currency` (JPY: whole yen)
+    image_url: str | None
+    product_url: str
+    kind: Kind
+    reason: str  # in the language asked for
+    currency: str = "JPY"
+
+
+def recommendations_for(
+    shop: Shop,
+    customer: Customer | None,
+    *,
+    limit: int = 10,
+    lang: str = "ja",
+    now: datetime | None = None,
+) -> list[Recommendation]:
+    """The customer's recommendations, best first, at most `limit`, reasons in `lang`.
+
+    Reads only: the stored list (none yet: the cold start, best sellers of the customer's
+    tier), the products and what the customer owns. `customer` None (a LINE friend who has not
+    linked) gets the best sellers. Another shop's customer gets that shop's nothing: every
+    query is scoped by `shop`.
+    """
+    now = now or utcnow()
+    if limit <= 0:
+        return []
+    stored: list[dict[str, Any]] = []
+    tier: Tier | None = None
+    if customer is not None and customer.shop_id == shop.id:
+        row = db.session.scalar(
+            select(CustomerRecommendation.items).where(
+                CustomerRecommendation.shop_id == shop.id,
+                CustomerRecommendation.customer_id == customer.id,
+            )
+        )
+        stored = list(row or [])
+        tier = _tier_of(shop, customer)
+    popular, by_tier = _popular_for(shop, tier, now=now)
+    entries = stored + [{"p": product_id, "k": "popular", "t": by_tier} for product_id in popular]
+    wanted = {int(e["p"]) for e in entries} | {int(e["a"]) for e in stored if e.get("a")}
+    products = _products(shop, wanted)
+    excluded = set(_settings_value(shop, "excluded_product_ids") or [])
+    owned = _owned_non_consumables(shop, customer)
+    out: list[Recommendation] = []
+    seen: set[int] = set()
+    for entry in entries:
+        product_id = int(entry["p"])
+        product = products.get(product_id)
+        if product is None or product_id in seen or product_id in excluded:
+            continue
+        if product_id in owned or not product.published:
+            continue
+        variant = next((v for v in product.variants if v.available), None)
+        if variant is None:
+            continue  # sold out (or no variant to buy)
+        seen.add(product_id)
+        kind: Kind = entry["k"] if entry["k"] in KINDS else "popular"
+        out.append(
+            Recommendation(
+                product_id=product.id,
+                title=product.title,
+                price=to_decimal(variant.price, shop.currency),
+                image_url=product.image_url,
+                product_url=product_url(shop, product),
+                kind=kind,
+                reason=_reason(entry, kind, products, tier, lang=lang, now=now),
+                currency=shop.currency,
+            )
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def due_to_reorder(shop: Shop, *, now: datetime, within: timedelta = timedelta(0)) -> list[int]:
+    """Ids of the customers with a product predicted to run out by `now + within`.
+
+    One range scan of the (shop, due_at) index over the stored predictions; nobody is scored.
+    Run-outs more than OVERDUE_LIMIT ago, products bought on a subscription (it reorders by
+    itself) and products no longer published do not count. Predictions are refreshed nightly
+    and after each of the customer's orders, so a customer who just reordered drops out.
+    """
+    rows = db.session.scalars(
+        select(ReorderPrediction.customer_id)
+        .distinct()
+        .join(Product, Product.id == ReorderPrediction.product_id)
+        .where(
+            ReorderPrediction.shop_id == shop.id,
+            ReorderPrediction.due_at <= now + within,
+            ReorderPrediction.due_at > now - OVERDUE_LIMIT,
+            ReorderPrediction.subscribed.is_(False),
+            Product.shop_id == shop.id,
+            Product.status == "active",
+            Product.deleted_at.is_(None),
+        )
+        .order_by(ReorderPrediction.customer_id)
+    )
+    return list(rows)
+
+
+def product_url(shop: Shop, product: Product) -> str:
+    return f"https://{shop.domain}/products/{product.handle}"
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    return Decimal(minor) if currency in ZERO_DECIMAL else Decimal(minor).scaleb(-2)
+
+
+def format_price(amount: Decimal, currency: str, lang: str) -> str:
+    """¥3,980 / $12.50, as the LINE carousel and the LIFF app show money."""
+    if currency == "JPY":
+        return f"¥{amount:,.0f}"
+    digits = 0 if currency in ZERO_DECIMAL else 2
+    return f"{amount:,.{digits}f} {currency}"
+
+
+# Pieces ------------------------------------------------------------------------------------------
+
+
+def latest_model(shop: Shop) -> RecommendationModel | None:
+    return db.session.scalar(
+        RecommendationModel.for_shop(shop)
+        .order_by(RecommendationModel.trained_at.desc(), RecommendationModel.id.desc())
+        .limit(1)
+    )
+
+
+def _settings_value(shop: Shop, column: str) -> Any:
+    return db.session.scalar(
+        select(getattr(RecommendationSettings, column)).where(
+            RecommendationSettings.shop_id == shop.id
+        )
+    )
+
+
+def _tier_of(shop: Shop, customer: Customer) -> Tier | None:
+    return db.session.scalar(
+        select(Tier)
+        .join(Member, Member.tier_id == Tier.id)
+        .where(
+            Member.shop_id == shop.id, Member.customer_id == customer.id, Tier.shop_id == shop.id
+        )
+    )
+
+
+def _popular_for(shop: Shop, tier: Tier | None, *, now: datetime) -> tuple[list[int], bool]:
+    """Best sellers for the cold start and to fill: (product ids, whether they are the tier's)."""
+    popular = db.session.scalar(
+        select(RecommendationModel.popular)
+        .where(RecommendationModel.shop_id == shop.id)
+        .order_by(RecommendationModel.trained_at.desc(), RecommendationModel.id.desc())
+        .limit(1)
+    )
+    if popular:
+        if tier is not None and str(tier.id) in popular:
+            return [int(i) for i in popular[str(tier.id)]], True
+        return [int(i) for i in popular.get("all", [])], False
+    return best_sellers(shop, now=now), False
+
+
+def best_sellers(shop: Shop, *, now: datetime, limit: int = 30) -> list[int]:
+    """Products in the most orders over the last 180 days (before any model is trained).
+
+    Cached per shop for ten minutes; counted per order, not per unit.
+    """
+    key = (shop.id, shop.domain)
+    cached = _best_sellers.get(key)
+    if cached and time.monotonic() - cached[0] < _BEST_SELLER_CACHE_SECONDS:
+        return cached[1][:limit]
+    ids = [
+        product_id
+        for product_id in db.session.scalars(
+            select(OrderLine.product_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.shop_id == shop.id,
+                OrderLine.shop_id == shop.id,
+                Order.processed_at > now - BEST_SELLER_WINDOW,
+                Order.cancelled_at.is_(None),
+                OrderLine.product_id.is_not(None),
+            )
+            .group_by(OrderLine.product_id)
+            .order_by(func.count(distinct(OrderLine.order_id)).desc(), OrderLine.product_id)
+            .limit(limit)
+        )
+        if product_id is not None
+    ]
+    _best_sellers[key] = (time.monotonic(), ids)
+    return ids
+
+
+def _products(shop: Shop, ids: set[int]) -> dict[int, Product]:
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(Product.for_shop(shop).where(Product.id.in_(ids)))}
+
+
+def _owned_non_consumables(shop: Shop, customer: Customer | None) -> set[int]:
+    if customer is None or customer.shop_id != shop.id:
+        return set()
+    rows = db.session.scalars(
+        select(OrderLine.product_id)
+        .distinct()
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(
+            Order.shop_id == shop.id,
+            Order.customer_id == customer.id,
+            Order.cancelled_at.is_(None),
+            Product.shop_id == shop.id,
+            Product.consumable.is_(False),
+        )
+    )
+    return {int(i) for i in rows if i is not None}
+
+
+def _reason(
+    entry: dict[str, Any],
+    kind: Kind,
+    products: dict[int, Product],
+    tier: Tier | None,
+    *,
+    lang: str,
+    now: datetime,
+) -> str:
+    if kind == "reorder":
+        last, due = _day(entry.get("l")), _day(entry.get("d"))
+        today = now.astimezone(UTC).date()
+        if last is not None and (due is None or due <= today + DUE_SOON):
+            days = max(1, (today - last).days)
+            return translate("recommendations.reason.reorder_due", locale=lang, days=days)
+        return translate("recommendations.reason.reorder_again", locale=lang)
+    if kind == "discovery":
+        anchor = products.get(int(entry["a"])) if entry.get("a") is not None else None
+        if anchor is not None:
+            return translate(
+                "recommendations.reason.discovery", locale=lang, product=_short(anchor.title)
+            )
+        return translate("recommendations.reason.discovery_plain", locale=lang)
+    if entry.get("t") and tier is not None:
+        return translate("recommendations.reason.popular_tier", locale=lang, tier=tier.name)
+    return translate("recommendations.reason.popular", locale=lang)
+
+
+def _short(title: str, limit: int = 24) -> str:
+    return title if len(title) <= limit else title[: limit - 1] + "…"
+
+
+def _day(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

@@ -1,0 +1,90 @@
+"""Catalogue and history helpers for the recommendation tests: products that can be sold
+(one variant with a price), orders with lines, and hand-stored lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from server.commerce.models import Customer, Order, Product
+from server.db import db
+from server.recommendations.models import CustomerRecommendation, RecommendationModel
+from server.shops.models import Shop
+from tests.factories.commerce import (
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ProductVariantFactory,
+)
+
+
+def sellable(
+    shop: Shop,
+    title: str,
+    *,
+    price: int = 3000,
+    available: bool = True,
+    consumable: bool = True,
+    usage_days: int | None = None,
+    status: str = "active",
+    image: bool = True,
+) -> Product:
+    product = ProductFactory(
+        shop=shop,
+        title=title,
+        status=status,
+        consumable=consumable,
+        usage_days=usage_days,
+        image_url=f"https://cdn.shopify.com/s/files/{title.encode().hex()[:12]}.jpg"
+        if image
+        else None,
+    )
+    ProductVariantFactory(product=product, price=price, available=available)
+    return product
+
+
+def bought(
+    customer: Customer,
+    products: list[Product] | Product,
+    *,
+    at: datetime,
+    quantity: int = 1,
+    selling_plan_id: int | None = None,
+    cancelled: bool = False,
+) -> Order:
+    items = products if isinstance(products, list) else [products]
+    order = OrderFactory(
+        customer=customer,
+        processed_at=at,
+        cancelled_at=at if cancelled else None,
+        is_subscription=selling_plan_id is not None,
+    )
+    for product in items:
+        OrderLineFactory(
+            order=order,
+            product_id=product.id,
+            title=product.title,
+            quantity=quantity,
+            selling_plan_id=selling_plan_id,
+        )
+    return order
+
+
+def stored_list(
+    shop: Shop, customer: Customer, items: list[dict[str, Any]], *, at: datetime
+) -> CustomerRecommendation:
+    row = CustomerRecommendation(
+        shop_id=shop.id, customer_id=customer.id, items=items, computed_at=at
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def stored_model(shop: Shop, *, popular: dict[str, list[int]], at: datetime) -> RecommendationModel:
+    model = RecommendationModel(
+        shop_id=shop.id, algorithm="hybrid", params={}, trained_at=at, as_of=at, popular=popular
+    )
+    db.session.add(model)
+    db.session.flush()
+    return model
