@@ -44,11 +44,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.create_api_blueprint())
     app.register_blueprint(liff_api.create_blueprint())
     app.register_blueprint(liff_api.create_static_blueprint())
+    from .campaigns import views as campaign_views
     from .line import webhook as line_webhook
     from .linking import views as linking_views
 
     app.register_blueprint(line_webhook.bp)
     app.register_blueprint(linking_views.bp)
+    app.register_blueprint(campaign_views.bp)
     if app.config["DEMO"]:
         from .admin import demo
 

@@ -1,10 +1,12 @@
-"""Lifecycle marketing: step scenarios (trigger → entry conditions → timed steps → exits).
+"""Lifecycle marketing: step scenarios (trigger → entry conditions → timed steps → exits),
+broadcasts, holdout groups, tracked links and attribution.
 
 Owns `scenarios`, `scenario_steps`, `scenario_enrollments` (who entered which scenario, once
 per trigger event, in the treatment or the holdout group) and `scheduled_messages` (the
 database is the source of truth for due step messages: listable and cancellable; a periodic
 task claims due rows and hands them to the LINE delivery pipeline, which enforces caps and
-quiet hours).
+quiet hours); `tracked_links` and `link_clicks` (the `/r/<token>` redirects in LINE messages
+and every click on them).
 
 Modules:
 - models.py: the tables above;
@@ -17,7 +19,14 @@ Modules:
 - messages.py: LINE messages of a step, with the variables filled in;
 - cancellation.py: the cancellation-reason questions and the restart timing they give;
 - templates.py: the ready-made Japanese scenarios of the template gallery;
-- tasks.py: the periodic tasks.
+- tasks.py: the periodic tasks;
+- holdout.py: `in_holdout(salt, subject_id, percent)`, a stable random assignment per subject;
+- lift.py: pure statistics, difference of two proportions (Newcombe) and of two means (Welch)
+  with confidence intervals;
+- links.py: `track_url(shop, url, ...)` gives an unguessable `APP_URL/r/<token>` that records
+  the click and redirects only to the shop's own domains; views.py serves it;
+- attribution.py: the orders a send brought in (after a click within the window, or with a
+  coupon it issued), and per-subject outcomes for treatment/holdout comparisons, in SQL.
 
 Other features call `services.active_enrollments` (inbox panel) and
 `services.segment_in_use` (segments: a saved segment a scenario uses cannot be deleted).

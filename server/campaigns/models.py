@@ -214,3 +214,47 @@ class ScheduledMessage(ShopScoped, Model):
 
     enrollment: Mapped[Enrollment] = relationship(lazy="joined")
     step: Mapped[Step | None] = relationship(lazy="joined")
+
+
+class TrackedLink(ShopScoped, Model):
+    """A link in a LINE message, served as `APP_URL/r/<token>`: one per target URL and send, and
+    per recipient when the send is personalised (then a click says who clicked).
+
+    `source_kind`/`source_id` name the send ("broadcast", 12; "scenario_step", 7) that
+    attribution and reports group by. `url` is already checked against the shop's domains.
+    """
+
+    __tablename__ = "tracked_links"
+    __table_args__ = (Index("ix_tracked_links_source", "shop_id", "source_kind", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    source_kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[int]
+    line_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("line_users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkClick(ShopScoped, Model):
+    """One click on a tracked link. `line_user_id` is the link's recipient (personalised links);
+    `visitor` is a keyed hash of the client's address and browser, for unique clicks on shared
+    links (never the address itself). Link-preview fetchers are recorded as `bot` and counted out.
+    """
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (
+        Index("ix_link_clicks_link_id_clicked_at", "link_id", "clicked_at"),
+        Index("ix_link_clicks_line_user_id_clicked_at", "line_user_id", "clicked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("tracked_links.id", ondelete="CASCADE"))
+    line_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("line_users.id", ondelete="SET NULL")
+    )
+    visitor: Mapped[str | None] = mapped_column(String(32))
+    bot: Mapped[bool] = mapped_column(default=False)
+    clicked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SHOP_DETAILS = """
 query ShopDetails {
-  shop { name email currencyCode ianaTimezone }
+  shop { name email currencyCode ianaTimezone primaryDomain { host } }
 }
 """
 
@@ -82,7 +82,8 @@ def missing_scopes(granted: str, required: str) -> list[str]:
 
 
 def sync_shop_details(shop: Shop) -> None:
-    """Name, e-mail, currency and time zone from Shopify (after install; cheap to repeat)."""
+    """Name, e-mail, currency, time zone and primary domain from Shopify (after install; cheap
+    to repeat). The primary domain is where tracked links may redirect (campaigns.links)."""
     try:
         data = graphql(shop, SHOP_DETAILS)["shop"]
     except ShopifyError as error:
@@ -92,3 +93,6 @@ def sync_shop_details(shop: Shop) -> None:
     shop.email = data.get("email") or shop.email
     shop.currency = str(data.get("currencyCode") or shop.currency)
     shop.timezone = str(data.get("ianaTimezone") or shop.timezone)
+    host = str((data.get("primaryDomain") or {}).get("host") or "").strip().lower()
+    if host and host != shop.domain:
+        shop.settings = {**(shop.settings or {}), "storefront_domains": [host]}

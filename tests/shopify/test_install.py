@@ -48,6 +48,7 @@ def shop_details(shopify_api: ShopifyStandIn) -> ShopifyStandIn:
                 "email": "owner@example.jp",
                 "currencyCode": "JPY",
                 "ianaTimezone": "Asia/Tokyo",
+                "primaryDomain": {"host": "shop.example.jp"},
             }
         },
     )
@@ -84,6 +85,7 @@ def test_the_first_embedded_load_exchanges_the_session_token_for_an_expiring_off
     assert timedelta(minutes=55) < shop.access_token_expires_at - utcnow() <= timedelta(hours=1)
     # After the commit: details fetched and the history import started.
     assert shop.name == "絆テストストア"
+    assert shop.settings["storefront_domains"] == ["shop.example.jp"]  # where links may lead
     assert db.session.scalar(BackfillRun.for_shop(shop)) is not None
 
 
