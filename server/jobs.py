@@ -42,6 +42,7 @@ TASK_MODULES: tuple[str, ...] = (
     "server.coupons.tasks",
     "server.shopify.tasks",
     "server.campaigns.tasks",
+    "server.recommendations.tasks",
 )
 
 _PENDING = "kizuna_pending_tasks"

@@ -1,100 +1,71 @@
-"""Products for me: the recommender's list when available, the shop's best sellers until then."""
+"""Products for me: what the recommender would show this friend, with the reason for each.
+
+A linked friend gets their stored list ("time to reorder" and "you may also like"), filtered
+at request time; a friend who has not linked yet, or a customer without orders, gets the
+shop's best sellers (of their tier when known).
+"""
 
 from __future__ import annotations
 
-import importlib
-import time
-from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, g, request
-from sqlalchemy import func, select
 
-from server.commerce.models import Order, OrderLine, Product
+from server.commerce.models import Product
 from server.db import db, utcnow
-from server.shops.models import Shop
-
-from . import schemas
+from server.errors import BadRequest
+from server.i18n import LOCALES
+from server.recommendations import serving
 
 bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
 
-POPULAR_WINDOW = timedelta(days=180)
-_CACHE_SECONDS = 600.0
-_popular_cache: dict[int, tuple[float, list[int]]] = {}
+MAX_LIMIT = 24
 
 
-def popular_product_ids(shop: Shop, *, now: datetime, limit: int) -> list[int]:
-    """Best sellers by units over the last 180 days (cached per shop for ten minutes)."""
-    cached = _popular_cache.get(shop.id)
-    if cached and time.monotonic() - cached[0] < _CACHE_SECONDS and len(cached[1]) >= limit:
-        return cached[1][:limit]
-    ids: list[int] = [
-        i
-        for i in db.session.scalars(
-            select(OrderLine.product_id)
-            .join(Order, Order.id == OrderLine.order_id)
-            .join(Product, Product.id == OrderLine.product_id)
-            .where(
-                Order.shop_id == shop.id,
-                Order.processed_at > now - POPULAR_WINDOW,
-                Order.cancelled_at.is_(None),
-                Product.status == "active",
-                Product.deleted_at.is_(None),
-            )
-            .group_by(OrderLine.product_id)
-            .order_by(func.sum(OrderLine.quantity).desc(), OrderLine.product_id)
-            .limit(max(limit, 12))
-        )
-        if i is not None
-    ]
-    _popular_cache[shop.id] = (time.monotonic(), ids)
-    return ids[:limit]
+def _limit() -> int:
+    raw = request.args.get("limit", "12")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
 
 
-def _personal(shop: Shop, limit: int) -> list[Any] | None:
-    # The recommendations issue provides serving.recommend_for; until then, None.
-    try:
-        serving = importlib.import_module("server.recommendations.serving")
-    except ModuleNotFoundError:
-        return None
-    recommend_for = getattr(serving, "recommend_for", None)
-    if recommend_for is None or g.customer is None:
-        return None
-    return list(recommend_for(shop, g.customer, limit))
+def _lang() -> str:
+    lang = request.args.get("lang", "ja")
+    if lang not in LOCALES:
+        raise BadRequest(f"lang must be one of {', '.join(LOCALES)}")
+    return lang
 
 
 @bp.get("")
 def index() -> dict[str, Any]:
-    shop, now = g.shop, utcnow()
-    limit = min(max(request.args.get("limit", default=8, type=int) or 8, 1), 24)
-    source = "personal"
-    picked = _personal(shop, limit)
-    if not picked:
-        source = "popular"
-        picked = popular_product_ids(shop, now=now, limit=limit)
-    ids = [p if isinstance(p, int) else getattr(p, "id", None) for p in picked]
-    products = {
-        p.id: p
-        for p in db.session.scalars(
-            Product.for_shop(shop).where(Product.id.in_([i for i in ids if i is not None]))
+    limit, lang = _limit(), _lang()
+    shop = g.shop
+    recs = serving.recommendations_for(shop, g.customer, limit=limit, lang=lang, now=utcnow())
+    subscribable = {
+        product_id
+        for product_id in db.session.scalars(
+            Product.for_shop(shop)
+            .with_only_columns(Product.id)
+            .where(Product.id.in_([r.product_id for r in recs]), Product.subscribable.is_(True))
         )
     }
-    items = []
-    for product_id in ids:
-        product = products.get(product_id) if product_id is not None else None
-        if product is None or not product.published:
-            continue
-        variant = next((v for v in product.variants if v.available), None) or (
-            product.variants[0] if product.variants else None
-        )
-        items.append(
-            {
-                "id": product.id,
-                "title": product.title,
-                "image_url": product.image_url,
-                "price": variant.price if variant else None,
-                "url": schemas.storefront(shop, f"/products/{product.handle}"),
-                "subscribable": product.subscribable,
-            }
-        )
-    return {"source": source, "currency": shop.currency, "products": items}
+    minor = 1 if shop.currency in serving.ZERO_DECIMAL else 100
+    products = [
+        {
+            "id": r.product_id,
+            "title": r.title,
+            "image_url": r.image_url,
+            "price": int(r.price * minor),  # minor units, as everywhere in the LIFF API
+            "url": r.product_url,
+            "kind": r.kind,
+            "reason": r.reason,
+            "subscribable": r.product_id in subscribable,
+        }
+        for r in recs
+    ]
+    personal = any(r.kind != "popular" for r in recs)
+    return {
+        "source": "personal" if personal else "popular",
+        "currency": shop.currency,
+        "products": products,
+    }

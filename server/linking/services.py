@@ -44,6 +44,7 @@ from server.line import delivery
 from server.line.channels import find_channel
 from server.line.models import LineUser
 from server.membership import services as membership_services
+from server.recommendations import services as recommendation_services
 from server.shops.models import Shop
 
 from .models import LinkIncentiveGrant, LinkMethod, LinkOutcome, LinkRequest
@@ -71,6 +72,7 @@ LINK_LISTENERS: tuple[LinkListener, ...] = (
     membership_services.on_linked,  # a linked customer is a member (issue 5)
     coupon_services.on_linked,  # the link-incentive coupons (issue 5)
     campaign_triggers.on_linked,  # "linked" exits, link scenarios (issue 7)
+    recommendation_services.on_link,  # a reachable customer gets their list (issue 6)
 )
 LINK_INCENTIVE_LISTENERS: tuple[IncentiveListener, ...] = (
     membership_services.on_link_incentive,  # the points land in the ledger (issue 5)

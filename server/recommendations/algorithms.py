@@ -4,44 +4,90 @@ Each algorithm is fitted on `Interactions` (one shop's history) and ranks produc
 by index. `exclude_seen=True` is "you may also like" (only products the customer never bought);
 `False` lets repeats in ("time to reorder"). Customers without history, or unknown to the model,
 get the popularity ranking: the cold start. `search_space` lists the hyperparameter values the
-evaluation tries, on its validation split; the first value of each is the default.
+evaluation tries, on its validation split; the first value of each is the default, and
+`search_starts` are further starting points for the search.
+
+A model has an item side (what it learnt about products: similarities, best sellers, cycles)
+and a customer side (each customer's history as the model reads it). `fold_in` keeps the item
+side and reads new customer histories, so production refreshes one customer's list after an
+order without training again. Algorithms whose customer side cannot be read alone (TIFU-KNN
+compares every customer with every other) or whose item side is too big to keep (a dense
+EASE) are baselines only: `SERVABLE` lists the ones production may use.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, Self
+import copy
+from collections.abc import Callable, Hashable
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg import lapack
 
 from .training import (
     FloatArray,
     IndexArray,
     Interactions,
+    ItemCycles,
     baskets_of,
     cycle_progress,
     decayed_history,
+    ease_weights,
+    item_cycles,
     item_similarity,
+    newest_first_rank,
     popularity,
     reorder_schedule,
     row_scaled,
+    sparse_ease,
+    top_items,
     user_items,
 )
 
 # Dense score cells per batch of customers (float32): ~64 MB whatever the catalogue size.
 SCORE_CELLS = 1 << 24
 
+# Shared between fits on the same data (the tuner fits dozens of variants): expensive parts
+# such as item similarities, keyed by what they depend on.
+Cache = dict[Hashable, Any]
+T = TypeVar("T")
+
+
+def cached(cache: Cache | None, key: Hashable, build: Callable[[], T]) -> T:
+    if cache is None:
+        return build()
+    if key not in cache:
+        cache[key] = build()
+    found: T = cache[key]
+    return found
+
 
 class Recommender(Protocol):
     search_space: ClassVar[dict[str, list[Any]]]
+    search_starts: ClassVar[list[dict[str, Any]]]
 
-    def fit(self, interactions: Interactions) -> Self: ...
+    def fit(self, interactions: Interactions, *, cache: Cache | None = None) -> Self: ...
 
     def recommend(self, users: ArrayLike, k: int, *, exclude_seen: bool) -> NDArray[np.int64]:
         """Top-k product indices per customer, best first; -1 pads a short list."""
         ...
+
+    def recommend_both(
+        self, users: ArrayLike, k: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(repeats allowed, new products only) from one scoring pass."""
+        ...
+
+
+class Servable(Recommender, Protocol):
+    """What production needs beyond ranking: score customers from their own lines."""
+
+    item_state: ClassVar[tuple[str, ...]]
+
+    def fold_in(self, interactions: Interactions) -> Self: ...
+
+    def scores(self, users: IndexArray) -> NDArray[np.float32]: ...
 
 
 class _Scorer:
@@ -49,30 +95,74 @@ class _Scorer:
 
     Products a model gives no positive score come after those it does, ordered by all-time
     popularity, so every list is full and a cold customer still gets the best sellers.
+    Subclasses build their item side in `_fit_items` and their customer side in `_fit_users`.
     """
 
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    search_starts: ClassVar[list[dict[str, Any]]] = []
+    # Attributes that make up the item side (kept by production.save_state).
+    item_state: ClassVar[tuple[str, ...]] = ("_fallback",)
 
     def __init__(self) -> None:
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._fallback: FloatArray = np.zeros(0)
         self._segments: IndexArray | None = None
 
-    def _prepare(self, interactions: Interactions) -> None:
-        self._seen = user_items(interactions)
-        counts = popularity(interactions, None)
+    def params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.search_space}
+
+    def fit(self, interactions: Interactions, *, cache: Cache | None = None) -> Self:
+        counts = cached(
+            cache, (id(interactions), "popularity", None), lambda: popularity(interactions, None)
+        )
         self._fallback = counts / (counts.max() + 1.0) if counts.size else counts
+        self._fit_items(interactions, cache)
+        self._users(interactions)
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        """This model (item side shared, not copied) reading the customers of `interactions`,
+        whose products are indexed as in training and whose customers are numbered afresh."""
+        if interactions.n_items != self._fallback.size:
+            raise ValueError("fold_in needs the product index of the training data")
+        clone = copy.copy(self)
+        clone._users(interactions)
+        return clone
+
+    def _users(self, interactions: Interactions) -> None:
+        self._seen = user_items(interactions)
         self._segments = interactions.user_segments
+        self._fit_users(interactions)
+
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        return None
+
+    def _fit_users(self, interactions: Interactions) -> None:
+        return None
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         raise NotImplementedError
 
+    def scores(self, users: IndexArray) -> NDArray[np.float32]:
+        """Dense scores (customers x products) before masking and the popularity fill."""
+        return self._scores(np.asarray(users, dtype=np.int32))
+
     def recommend(self, users: ArrayLike, k: int, *, exclude_seen: bool) -> NDArray[np.int64]:
+        ranked = self._rank(users, k, (exclude_seen,))
+        return ranked[0]
+
+    def recommend_both(
+        self, users: ArrayLike, k: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        every, new = self._rank(users, k, (False, True))
+        return every, new
+
+    def _rank(self, users: ArrayLike, k: int, modes: tuple[bool, ...]) -> list[NDArray[np.int64]]:
         users = np.asarray(users, dtype=np.int64).reshape(-1)
         n_users, n_items = self._seen.shape
-        out = np.full((users.size, k), -1, dtype=np.int64)
+        outs = [np.full((users.size, k), -1, dtype=np.int64) for _ in modes]
         if n_items == 0 or k <= 0:
-            return out
+            return outs
         fill = (self._fallback - 2.0).astype(np.float32)
         batch = max(1, SCORE_CELLS // n_items)
         for start in range(0, users.size, batch):
@@ -86,14 +176,15 @@ class _Scorer:
                     scores[known] = self._scores(chunk[known].astype(np.int32))
             # In place: unscored products rank after scored ones, by popularity.
             np.copyto(scores, np.broadcast_to(fill, scores.shape), where=~(scores > 0))
-            if exclude_seen and known.size:
-                seen = sp.csr_matrix(self._seen[chunk[known]])
-                rows = known[np.repeat(np.arange(known.size), np.diff(seen.indptr))]
-                scores[rows, seen.indices] = -np.inf
-            best = top_k_indices(scores, k)
-            best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = -1
-            out[start : start + chunk.size, : best.shape[1]] = best
-        return out
+            for out, exclude_seen in zip(outs, modes, strict=True):
+                if exclude_seen and known.size:
+                    seen = sp.csr_matrix(self._seen[chunk[known]])
+                    rows = known[np.repeat(np.arange(known.size), np.diff(seen.indptr))]
+                    scores[rows, seen.indices] = -np.inf
+                best = top_k_indices(scores, k)
+                best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = -1
+                out[start : start + chunk.size, : best.shape[1]] = best
+        return outs
 
 
 def top_k_indices(values: NDArray[np.float32], k: int) -> NDArray[np.int64]:
@@ -197,6 +288,7 @@ class Popular(_Scorer):
     """Best sellers of the recent window, per segment when the shop has segments."""
 
     search_space: ClassVar[dict[str, list[Any]]] = {"window_days": [30.0, 7.0, 90.0, None]}
+    item_state = ("_fallback", "_table")
 
     def __init__(self, window_days: float | None = 30.0, segment_prior: float = 50.0) -> None:
         super().__init__()
@@ -204,15 +296,30 @@ class Popular(_Scorer):
         self.segment_prior = segment_prior
         self._table: _PopularityTable | None = None
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
-        self._table = _PopularityTable(interactions, self.window_days, self.segment_prior)
-        return self
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        self._table = cached(
+            cache,
+            (id(interactions), "popular", self.window_days, self.segment_prior),
+            lambda: _PopularityTable(interactions, self.window_days, self.segment_prior),
+        )
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         if self._table is None:
             raise RuntimeError("fit the model first")
         return self._table.rows(users, self._segments)
+
+
+def basket_counts(interactions: Interactions) -> sp.csr_matrix:
+    """Customers x products: in how many of the customer's baskets each product was."""
+    baskets = baskets_of(interactions)
+    owner = sp.csr_matrix(
+        (
+            np.ones(baskets.users.size, dtype=np.float32),
+            (baskets.users, np.arange(baskets.users.size)),
+        ),
+        shape=(interactions.n_users, baskets.users.size),
+    )
+    return sp.csr_matrix(owner @ baskets.matrix)
 
 
 class PersonalFrequency(_Scorer):
@@ -222,18 +329,8 @@ class PersonalFrequency(_Scorer):
         super().__init__()
         self._counts = sp.csr_matrix((0, 0), dtype=np.float32)
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
-        baskets = baskets_of(interactions)
-        owner = sp.csr_matrix(
-            (
-                np.ones(baskets.users.size, dtype=np.float32),
-                (baskets.users, np.arange(baskets.users.size)),
-            ),
-            shape=(interactions.n_users, baskets.users.size),
-        )
-        self._counts = sp.csr_matrix(owner @ baskets.matrix)
-        return self
+    def _fit_users(self, interactions: Interactions) -> None:
+        self._counts = basket_counts(interactions)
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         counts = self._counts[users].toarray()
@@ -252,6 +349,7 @@ class ItemKNN(_Scorer):
         "neighbours": [100, 50, 200, 400],
         "alpha": [0.5, 0.75, 1.0],
     }
+    item_state = ("_fallback", "_similarity")
 
     def __init__(self, neighbours: int = 100, alpha: float = 0.5) -> None:
         super().__init__()
@@ -259,10 +357,14 @@ class ItemKNN(_Scorer):
         self.alpha = alpha
         self._similarity = sp.csr_matrix((0, 0), dtype=np.float32)
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
-        self._similarity = item_similarity(self._seen, neighbours=self.neighbours, alpha=self.alpha)
-        return self
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        self._similarity = cached(
+            cache,
+            (id(interactions), "knn", self.neighbours, self.alpha, 0.0),
+            lambda: item_similarity(
+                user_items(interactions), neighbours=self.neighbours, alpha=self.alpha
+            ),
+        )
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         return np.asarray((self._seen[users] @ self._similarity).toarray(), dtype=np.float32)
@@ -284,19 +386,10 @@ class EASE(_Scorer):
         self._items: IndexArray = np.zeros(0, dtype=np.int32)
         self._weights: NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
-        buyers = np.diff(sp.csc_matrix(self._seen).indptr)
-        ranked = np.argsort(-buyers, kind="stable")[: self.max_items]
-        self._items = np.sort(ranked[buyers[ranked] > 0]).astype(np.int32)
-        x = sp.csr_matrix(self._seen[:, self._items])
-        gram = np.asarray((x.T @ x).toarray(), dtype=np.float32)
-        gram[np.diag_indices_from(gram)] += self.l2
-        self._weights = _spd_inverse(gram)
-        diag = np.diag(self._weights).copy()
-        self._weights /= -diag
-        self._weights[np.diag_indices_from(self._weights)] = 0.0
-        return self
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        seen = user_items(interactions)
+        self._items = top_items(seen, self.max_items)
+        self._weights = ease_weights(seen, self._items, self.l2)
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         scores = np.zeros((users.size, self._seen.shape[1]), dtype=np.float32)
@@ -304,21 +397,6 @@ class EASE(_Scorer):
             history = sp.csr_matrix(self._seen[users][:, self._items])
             scores[:, self._items] = history @ self._weights
         return scores
-
-
-def _spd_inverse(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Inverse of a symmetric positive definite matrix, in place (Cholesky: half an LU's work)."""
-    if matrix.size == 0:
-        return matrix
-    factor, info = lapack.spotrf(matrix, lower=0, overwrite_a=1, clean=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Cholesky failed ({info}); raise l2")
-    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverse failed ({info})")
-    inverse = np.triu(inverse)  # potri fills the upper triangle only
-    inverse += np.triu(inverse, 1).T
-    return np.asarray(inverse, dtype=np.float32)
 
 
 class TIFUKNN(_Scorer):
@@ -356,28 +434,27 @@ class TIFUKNN(_Scorer):
         self._vectors = sp.csr_matrix((0, 0), dtype=np.float32)
         self._unit = sp.csr_matrix((0, 0), dtype=np.float32)
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
+    def _fit_users(self, interactions: Interactions) -> None:
         baskets = baskets_of(interactions)
         n_users = interactions.n_users
-        order = np.lexsort((-baskets.times, baskets.users))  # per customer, newest first
-        owners = baskets.users[order]
-        counts = np.bincount(owners, minlength=n_users)
-        starts = np.r_[0, np.cumsum(counts)[:-1]]
-        age = np.arange(order.size) - starts[owners]  # 0 = the newest basket
+        age = newest_first_rank(baskets.users, baskets.times)  # 0 = the newest basket
+        counts = np.bincount(baskets.users, minlength=n_users)
         groups = -(-counts // self.group_size)  # ceil
         weight = (
             self.group_decay ** (age // self.group_size)
             * self.basket_decay ** (age % self.group_size)
-            / (self.group_size * np.maximum(groups[owners], 1))
+            / (self.group_size * np.maximum(groups[baskets.users], 1))
         )
         owner = sp.csr_matrix(
-            (weight.astype(np.float32), (owners, order)), shape=(n_users, baskets.users.size)
+            (weight.astype(np.float32), (baskets.users, np.arange(baskets.users.size))),
+            shape=(n_users, baskets.users.size),
         )
         self._vectors = sp.csr_matrix(owner @ baskets.matrix)
         norms = np.sqrt(np.asarray(self._vectors.multiply(self._vectors).sum(axis=1)).ravel())
         self._unit = row_scaled(self._vectors, 1.0 / np.maximum(norms, 1e-12))
-        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        raise NotImplementedError("TIFU-KNN's neighbours are the other training customers")
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         similarity = np.asarray((self._unit[users] @ self._unit.T).toarray(), dtype=np.float32)
@@ -400,12 +477,15 @@ class TIFUKNN(_Scorer):
 class Hybrid(_Scorer):
     """Production: repeat + discovery + popular now, on sparse matrices only.
 
-    - Repeat: the time-decayed share of the customer's baskets holding each product (half-life
-      `half_life_days`), scaled down while the product is early in its repurchase cycle
-      (`due_weight`: 0 ignores timing, 1 gives nothing to a product bought yesterday).
-    - Discovery: the same history through item neighbours (`item_similarity`, top-`neighbours`
-      per product): what customers with similar baskets also buy. Scales like SAR: one sparse
-      co-occurrence pass, no customer-customer search.
+    - Repeat: the decayed share of the customer's baskets holding each product (half-life
+      `half_life_days` in time, `basket_decay` per newer basket of the customer), scaled down
+      while the product is early in its repurchase cycle (`due_weight`: 0 ignores timing, 1
+      gives nothing to a product bought yesterday).
+    - Discovery: the same history through item-item weights, top-`neighbours` per product:
+      co-purchase similarity (`discovery="knn"`, cosine to conditional probability by `alpha`,
+      best sellers damped by `pop_penalty`, as RP3beta) or EASE over the `max_items` best
+      sellers, pruned to the same sparse shape (`"ease"`, ridge `l2`). Either way one sparse
+      products x products matrix: no customer-customer search, nothing dense kept.
     - Popular now: baskets in the last `popularity_window_days`, per segment if known.
     Each part is scaled to a maximum of 1 per customer before blending, so the weights mean the
     same for a customer with two orders and one with two hundred. With `exclude_seen` the repeat
@@ -414,67 +494,122 @@ class Hybrid(_Scorer):
 
     search_space: ClassVar[dict[str, list[Any]]] = {
         "half_life_days": [60.0, 15.0, 30.0, 120.0, 365.0, None],
+        "basket_decay": [1.0, 0.95, 0.9, 0.8],
         "due_weight": [0.0, 0.25, 0.5],
-        "discovery_weight": [0.3, 0.1, 1.0, 3.0],
+        "discovery": ["knn", "ease"],
+        "discovery_weight": [0.3, 0.01, 0.03, 0.1, 1.0, 3.0],
         "neighbours": [100, 50, 300],
         "alpha": [0.5, 0.75, 1.0],
         "pop_penalty": [0.0, 0.25, 0.5],
+        "l2": [200.0, 50.0, 500.0, 2000.0],
         "popularity_weight": [0.1, 0.0, 0.03, 0.3, 1.0],
         "popularity_window_days": [30.0, 7.0, 90.0, None],
     }
+    # The corners of the blend: the search also starts from "mostly best sellers" and
+    # "mostly co-purchases", so it is not stuck near the default blend.
+    search_starts: ClassVar[list[dict[str, Any]]] = [
+        {"discovery_weight": 0.03, "popularity_weight": 1.0},
+        {"discovery": "ease", "discovery_weight": 1.0, "popularity_weight": 0.03},
+    ]
+    item_state = ("_fallback", "_similarity", "_popular", "_cycles")
+    # Parameters that only matter for one kind of discovery (the tuner skips duplicates).
+    ONLY_FOR: ClassVar[dict[str, str]] = {"alpha": "knn", "pop_penalty": "knn", "l2": "ease"}
 
     def __init__(
         self,
         half_life_days: float | None = 60.0,
+        basket_decay: float = 1.0,
         due_weight: float = 0.0,
+        discovery: str = "knn",
         discovery_weight: float = 0.3,
         neighbours: int = 100,
         alpha: float = 0.5,
         pop_penalty: float = 0.0,
+        l2: float = 200.0,
         popularity_weight: float = 0.1,
         popularity_window_days: float | None = 30.0,
         segment_prior: float = 50.0,
+        max_items: int = 10_000,
     ) -> None:
         super().__init__()
+        if discovery not in ("knn", "ease"):
+            raise ValueError("discovery is 'knn' or 'ease'")
         self.half_life_days = half_life_days
+        self.basket_decay = basket_decay
         self.due_weight = due_weight
+        self.discovery = discovery
         self.discovery_weight = discovery_weight
         self.neighbours = neighbours
         self.alpha = alpha
         self.pop_penalty = pop_penalty
+        self.l2 = l2
         self.popularity_weight = popularity_weight
         self.popularity_window_days = popularity_window_days
         self.segment_prior = segment_prior
+        self.max_items = max_items
         self._history = sp.csr_matrix((0, 0), dtype=np.float32)
         self._repeat = sp.csr_matrix((0, 0), dtype=np.float32)
         self._similarity = sp.csr_matrix((0, 0), dtype=np.float32)
         self._popular: _PopularityTable | None = None
+        self._cycles: ItemCycles | None = None
 
-    def fit(self, interactions: Interactions) -> Self:
-        self._prepare(interactions)
-        shape = (interactions.n_users, interactions.n_items)
+    @classmethod
+    def effective(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` with the ones the chosen discovery ignores set to their defaults."""
+        kind = params.get("discovery", cls.search_space["discovery"][0])
+        out = dict(params)
+        for name, only in cls.ONLY_FOR.items():
+            if name in out and only != kind:
+                out[name] = cls.search_space[name][0]
+        return out
+
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        key = id(interactions)
+        if self.discovery == "ease":
+            self._similarity = cached(
+                cache,
+                (key, "ease", self.l2, self.max_items, self.neighbours),
+                lambda: sparse_ease(
+                    user_items(interactions),
+                    l2=self.l2,
+                    max_items=self.max_items,
+                    neighbours=self.neighbours,
+                ),
+            )
+        else:
+            self._similarity = cached(
+                cache,
+                (key, "knn", self.neighbours, self.alpha, self.pop_penalty),
+                lambda: item_similarity(
+                    user_items(interactions),
+                    neighbours=self.neighbours,
+                    alpha=self.alpha,
+                    pop_penalty=self.pop_penalty,
+                ),
+            )
+        self._popular = cached(
+            cache,
+            (key, "popular", self.popularity_window_days, self.segment_prior),
+            lambda: _PopularityTable(interactions, self.popularity_window_days, self.segment_prior),
+        )
+        self._cycles = cached(cache, (key, "cycles"), lambda: item_cycles(interactions))
+
+    def _fit_users(self, interactions: Interactions) -> None:
         self._history = decayed_history(
             baskets_of(interactions),
             interactions.n_users,
             interactions.as_of,
             self.half_life_days,
+            self.basket_decay,
         )
         self._repeat = self._history
         if self.due_weight > 0:
-            progress = cycle_progress(reorder_schedule(interactions), interactions.as_of, shape)
+            shape = (interactions.n_users, interactions.n_items)
+            schedule = reorder_schedule(interactions, cycles=self._cycles)
+            progress = cycle_progress(schedule, interactions.as_of, shape)
             self._repeat = sp.csr_matrix(
                 self._history + self.due_weight * self._history.multiply(progress)
             )
-        self._similarity = item_similarity(
-            self._seen,
-            neighbours=self.neighbours,
-            alpha=self.alpha,
-            pop_penalty=self.pop_penalty,
-        )
-        self._popular = _PopularityTable(
-            interactions, self.popularity_window_days, self.segment_prior
-        )
-        return self
 
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
         if self._popular is None:
@@ -502,6 +637,9 @@ RECOMMENDERS: dict[str, type[Recommender]] = {
     "tifu_knn": TIFUKNN,
     "hybrid": Hybrid,
 }
+
+# What production may run: fold-in works and the item side is small enough to store.
+SERVABLE: tuple[str, ...] = ("hybrid", "popular", "personal_frequency", "item_knn")
 
 # Used for a shop the evaluation has not chosen for yet.
 DEFAULT_RECOMMENDER = "hybrid"

@@ -3,9 +3,10 @@
 Protocol (the same for every algorithm, in one run):
 - The last `TEST_FRACTION` of the time span is the test period; the customers evaluated bought
   before it and during it, and their targets are the products they bought during it.
-- Hyperparameters are tuned on a validation split carved from the training period only: the
-  window of the same length just before the test cutoff is the validation target, the time before
-  it the validation training data. The test period is never seen before the final fit.
+- Hyperparameters are tuned on validation splits carved from the training period only: the
+  window of the same length just before the test cutoff is the newest validation target (the
+  time before it its training data), the window before that the second; tuning maximises the
+  mean NDCG over both. The test period is never seen before the final fit.
 - Two settings: `all` (targets include repeats) and `new` (products the customer never bought
   before the cutoff; bought products are excluded from the lists too).
 - precision, recall, NDCG and MAP at 10 (binary relevance), catalogue coverage (share of the
@@ -34,12 +35,23 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .algorithms import RECOMMENDERS, Recommender
+from .algorithms import RECOMMENDERS, SERVABLE, Cache, Recommender
 from .training import IndexArray, Interactions, before, make_interactions, user_items
 
 SETTINGS = ("all", "new")
 K = 10
 TEST_FRACTION = 0.2
+# Tuning averages NDCG over this many validation windows (the newest just before the test
+# period, each earlier one just before the next): parameters that win in two periods are
+# less likely to be an accident of one.
+VALIDATION_FOLDS = 2
+# Customers scored per validation fold while tuning (a fixed random sample when there are
+# more); the test split always scores every customer.
+TUNE_USERS = 4000
+# A parameter moves only when validation NDCG improves by this share: with a hundred
+# candidates, the best of many noisy estimates is otherwise mostly luck, and it does not hold
+# on the test period (the winner's curse). Starts other than the defaults must win by it too.
+MIN_GAIN = 0.01
 METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 _EPOCH = date(1970, 1, 1).toordinal()
 
@@ -233,15 +245,22 @@ def temporal_split(interactions: Interactions, cutoff: float, end: float = math.
 
 
 def evaluation_splits(
-    interactions: Interactions, test_fraction: float = TEST_FRACTION
-) -> tuple[Split, Split]:
-    """(validation, test). Validation uses only lines before the test cutoff."""
+    interactions: Interactions,
+    test_fraction: float = TEST_FRACTION,
+    folds: int = VALIDATION_FOLDS,
+) -> tuple[list[Split], Split]:
+    """(validation folds, test). The test period is the last `test_fraction` of the time span;
+    validation fold f (0 = the newest) is the window of the same length ending f windows
+    before it, trained on everything before that window. No fold sees the test period."""
     start, end = float(interactions.times.min()), float(interactions.times.max())
     window = (end - start) * test_fraction
     test_cutoff = end - window
-    history = before(interactions, test_cutoff)
-    validation = temporal_split(history, test_cutoff - window, test_cutoff)
-    return validation, temporal_split(interactions, test_cutoff)
+    validations = []
+    for fold in range(folds):
+        stop = test_cutoff - fold * window
+        history = before(interactions, stop)
+        validations.append(temporal_split(history, stop - window, stop))
+    return validations, temporal_split(interactions, test_cutoff)
 
 
 # Metrics ------------------------------------------------------------------------------------------
@@ -316,6 +335,8 @@ class Result:
     train_seconds: float
     score_seconds: float
     peak_mb: float
+    # Test NDCG@k of each evaluated customer (same order for every algorithm of a setting).
+    per_user: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 @dataclass
@@ -340,14 +361,26 @@ def _sample(users: IndexArray, limit: int | None, seed: int = 0) -> IndexArray:
     return np.sort(np.random.default_rng(seed).choice(users, limit, replace=False))
 
 
+def rank_settings(
+    model: Recommender, users: dict[str, IndexArray], k: int
+) -> dict[str, NDArray[np.int64]]:
+    """Top-k lists per setting ("all": repeats allowed, "new": unseen only), scored once."""
+    everyone = np.unique(np.concatenate([users[s] for s in users])) if users else np.zeros(0)
+    every, new = model.recommend_both(everyone, k)
+    out = {}
+    for setting, who in users.items():
+        rows = np.searchsorted(everyone, who)
+        out[setting] = (every if setting == "all" else new)[rows]
+    return out
+
+
 def _score(
     model: Recommender, split: Split, users: dict[str, IndexArray], k: int
 ) -> dict[str, float]:
     """NDCG@k per setting of a fitted model."""
     out = {}
-    for setting, who in users.items():
-        recommended = model.recommend(who, k, exclude_seen=setting == "new")
-        relevant = sp.csr_matrix(split.relevant(setting)[who])
+    for setting, recommended in rank_settings(model, users, k).items():
+        relevant = sp.csr_matrix(split.relevant(setting)[users[setting]])
         out[setting] = float(
             ndcg_at_k(hits_at_k(recommended, relevant), np.diff(relevant.indptr)).mean()
         )
@@ -356,8 +389,8 @@ def _score(
 
 def tune(
     name: str,
-    validation: Split,
-    users: dict[str, IndexArray],
+    validations: Sequence[Split],
+    users: Sequence[dict[str, IndexArray]],
     *,
     k: int = K,
     passes: int = 2,
@@ -365,37 +398,51 @@ def tune(
 ) -> dict[str, tuple[dict[str, Any], float]]:
     """Best params per setting by validation NDCG: coordinate ascent over `search_space`.
 
-    One parameter moves at a time, from the defaults (the first values), for up to `passes`
-    rounds; each candidate is fitted once and scored in both settings.
+    One parameter moves at a time, for up to `passes` rounds, from the defaults (the first
+    values) and from each of the class's `search_starts`; the best end point wins. A move (and
+    another start) must gain MIN_GAIN over what it replaces. Each
+    distinct candidate is fitted once and scored in both settings; expensive parts (item
+    similarities) are shared between candidates through one cache. Only the validation splits
+    are ever seen here; scores are means over them.
     """
     factory = RECOMMENDERS[name]
     space = factory.search_space
+    effective = getattr(factory, "effective", lambda params: params)
     seen: dict[tuple[tuple[str, Any], ...], dict[str, float]] = {}
+    cache: Cache = {}
 
-    def evaluate(params: dict[str, Any]) -> dict[str, float]:
-        key = tuple(sorted(params.items()))
+    def score_of(params: dict[str, Any]) -> dict[str, float]:
+        key = tuple(sorted(effective(params).items()))
         if key not in seen:
-            model = factory(**params).fit(validation.train)
-            seen[key] = _score(model, validation, users, k)
+            folds = []
+            for split, who in zip(validations, users, strict=True):
+                model = factory(**params).fit(split.train, cache=cache)
+                folds.append(_score(model, split, who, k))
+                del model
+            seen[key] = {s: float(np.mean([f[s] for f in folds])) for s in SETTINGS}
             if on_fit is not None:
                 on_fit(len(seen))
         return seen[key]
 
+    defaults = {param: values[0] for param, values in space.items()}
+    starts = [defaults] + [{**defaults, **start} for start in factory.search_starts]
     best: dict[str, tuple[dict[str, Any], float]] = {}
-    for setting in users:
-        current = {param: values[0] for param, values in space.items()}
-        score = evaluate(current)[setting]
-        for _ in range(passes):
-            moved = False
-            for param, values in space.items():
-                for value in values:
-                    candidate = {**current, param: value}
-                    candidate_score = evaluate(candidate)[setting]
-                    if candidate_score > score + 1e-9:
-                        current, score, moved = candidate, candidate_score, True
-            if not moved:
-                break
-        best[setting] = (current, score)
+    for setting in SETTINGS:
+        for start in starts:
+            current = dict(start)
+            score = score_of(current)[setting]
+            for _ in range(passes):
+                moved = False
+                for param, values in space.items():
+                    for value in values:
+                        candidate = {**current, param: value}
+                        candidate_score = score_of(candidate)[setting]
+                        if candidate_score > score * (1 + MIN_GAIN) + 1e-9:
+                            current, score, moved = candidate, candidate_score, True
+                if not moved:
+                    break
+            if setting not in best or score > best[setting][1] * (1 + MIN_GAIN) + 1e-9:
+                best[setting] = (effective(current), score)
     return best
 
 
@@ -409,12 +456,15 @@ def evaluate(
 ) -> Report:
     """Tune every algorithm on validation, fit on the full training period, score on test.
 
-    The production algorithm is the one with the best mean validation NDCG over both settings:
-    chosen without looking at the test period, per data set (per shop in production).
+    The production algorithm is the servable one (algorithms.SERVABLE: production can refresh
+    a customer alone and store the model) with the best mean validation NDCG over both
+    settings, each setting with its own tuned parameters: chosen without looking at the test
+    period, per data set (per shop in production).
     """
     names = list(algorithms or RECOMMENDERS)
-    validation, test = evaluation_splits(dataset.interactions)
-    val_users = {s: _sample(validation.users(s), limit_users) for s in SETTINGS}
+    validations, test = evaluation_splits(dataset.interactions)
+    tune_limit = min(limit_users or TUNE_USERS, TUNE_USERS)
+    val_users = [{s: _sample(v.users(s), tune_limit) for s in SETTINGS} for v in validations]
     test_users = {s: _sample(test.users(s), limit_users) for s in SETTINGS}
     catalogue = int((np.bincount(test.train.items, minlength=test.train.n_items) > 0).sum())
     report = Report(
@@ -422,7 +472,10 @@ def evaluate(
         lines=len(dataset.interactions),
         customers=dataset.interactions.n_users,
         products=dataset.interactions.n_items,
-        cutoffs={"validation": validation.cutoff, "test": test.cutoff},
+        cutoffs={
+            **{f"validation_{n}": v.cutoff for n, v in enumerate(validations)},
+            "test": test.cutoff,
+        },
         users={s: int(test_users[s].size) for s in SETTINGS},
         sampled=limit_users is not None and any(test.users(s).size > limit_users for s in SETTINGS),
     )
@@ -437,42 +490,47 @@ def evaluate(
 
         if progress is not None:
             progress(step, total, f"{name}: tuning")
-        best = tune(name, validation, val_users, k=k, on_fit=on_fit)
+        best = tune(name, validations, val_users, k=k, on_fit=on_fit)
         validation_ndcg[name] = float(np.mean([best[s][1] for s in SETTINGS]))
         if progress is not None:
             progress(step + 1, total, f"{name}: test")
-        fitted: dict[tuple[tuple[str, Any], ...], tuple[Recommender, float, float]] = {}
+        # One fit per distinct parameter set (the two settings often agree), timed and traced.
+        fits: dict[tuple[tuple[str, Any], ...], list[str]] = {}
         for setting in SETTINGS:
-            params, val_score = best[setting]
-            key = tuple(sorted(params.items()))
+            fits.setdefault(tuple(sorted(best[setting][0].items())), []).append(setting)
+        for key, settings in fits.items():
             tracemalloc.start()
-            if key not in fitted:
-                began = time.perf_counter()
-                model = RECOMMENDERS[name](**params).fit(test.train)
-                fitted[key] = (model, time.perf_counter() - began, 0.0)
-            model, train_seconds, _ = fitted[key]
             began = time.perf_counter()
-            recommended = model.recommend(test_users[setting], k, exclude_seen=setting == "new")
+            model = RECOMMENDERS[name](**dict(key)).fit(test.train)
+            train_seconds = time.perf_counter() - began
+            began = time.perf_counter()
+            ranked = rank_settings(model, {s: test_users[s] for s in settings}, k)
             score_seconds = time.perf_counter() - began
-            peak = tracemalloc.get_traced_memory()[1]
+            peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
-            fitted[key] = (model, train_seconds, max(peak / 2**20, fitted[key][2]))
-            relevant = sp.csr_matrix(test.relevant(setting)[test_users[setting]])
-            report.results.append(
-                Result(
-                    algorithm=name,
-                    setting=setting,
-                    params=params,
-                    validation_ndcg=val_score,
-                    metrics=ranking_metrics(recommended, relevant, catalogue),
-                    train_seconds=train_seconds,
-                    score_seconds=score_seconds,
-                    peak_mb=fitted[key][2],
+            del model
+            for setting in settings:
+                relevant = sp.csr_matrix(test.relevant(setting)[test_users[setting]])
+                report.results.append(
+                    Result(
+                        algorithm=name,
+                        setting=setting,
+                        params=best[setting][0],
+                        validation_ndcg=best[setting][1],
+                        metrics=ranking_metrics(ranked[setting], relevant, catalogue),
+                        train_seconds=train_seconds,
+                        score_seconds=score_seconds,
+                        peak_mb=peak_mb,
+                        per_user=ndcg_at_k(
+                            hits_at_k(ranked[setting], relevant), np.diff(relevant.indptr)
+                        ),
+                    )
                 )
-            )
         if progress is not None:
             progress(step + 2, total, f"{name}: done")
-    report.production = max(validation_ndcg, key=lambda n: validation_ndcg[n])
+    report.results.sort(key=lambda r: (SETTINGS.index(r.setting), names.index(r.algorithm)))
+    servable = [n for n in validation_ndcg if n in SERVABLE] or list(validation_ndcg)
+    report.production = max(servable, key=lambda n: validation_ndcg[n])
     return report
 
 
@@ -487,7 +545,9 @@ def format_table(report: Report) -> str:
     """The results as a fixed-width table; '*' marks the production algorithm."""
     lines = [
         f"{report.dataset}: {report.lines:,} order lines, {report.customers:,} customers, "
-        f"{report.products:,} products; validation from {_day(report.cutoffs['validation'])}, "
+        f"{report.products:,} products; validation from "
+        + ", ".join(_day(v) for k, v in report.cutoffs.items() if k.startswith("validation"))
+        + ", "
         f"test from {_day(report.cutoffs['test'])}; customers evaluated: "
         + ", ".join(f"{s} {n:,}" for s, n in report.users.items())
         + (" (sampled with --limit-users)" if report.sampled else ""),
@@ -505,7 +565,32 @@ def format_table(report: Report) -> str:
                 f"{result.peak_mb:>9.0f}{result.validation_ndcg:>10.4f}"
             )
     lines.append(f"* production (best mean validation NDCG@10): {report.production}")
+    for setting in SETTINGS:
+        versus = production_versus_best(report, setting)
+        if versus is not None:
+            rival, diff, low, high = versus
+            lines.append(
+                f"  {setting}: {report.production} - {rival} (best other by test NDCG@10) = "
+                f"{diff:+.4f}, paired 95% CI [{low:+.4f}, {high:+.4f}]"
+            )
     return "\n".join(lines)
+
+
+def production_versus_best(report: Report, setting: str) -> tuple[str, float, float, float] | None:
+    """(best other algorithm on test, mean paired NDCG@10 difference, 95% CI low, high)."""
+    mine = [r for r in report.results if r.setting == setting and r.algorithm == report.production]
+    others = [
+        r for r in report.results if r.setting == setting and r.algorithm != report.production
+    ]
+    if not mine or not others or mine[0].per_user.size == 0:
+        return None
+    rival = max(others, key=lambda r: r.metrics["ndcg@10"])
+    if rival.per_user.size != mine[0].per_user.size:
+        return None
+    diff = mine[0].per_user - rival.per_user
+    half = 1.96 * float(diff.std(ddof=1)) / math.sqrt(max(diff.size, 1)) if diff.size > 1 else 0.0
+    mean = float(diff.mean())
+    return rival.algorithm, mean, mean - half, mean + half
 
 
 def to_json(report: Report) -> dict[str, Any]:

@@ -9,10 +9,12 @@ products must never need a dense products x products matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg import lapack
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.int32]
@@ -133,19 +135,26 @@ def user_items(interactions: Interactions) -> sp.csr_matrix:
 
 
 def decayed_history(
-    baskets: Baskets, n_users: int, as_of: float, half_life_days: float | None
+    baskets: Baskets,
+    n_users: int,
+    as_of: float,
+    half_life_days: float | None,
+    basket_decay: float = 1.0,
 ) -> sp.csr_matrix:
     """Customers x products: the time-decayed share of each customer's baskets holding the product.
 
-    A basket bought `d` days before `as_of` weighs 0.5 ** (d / half_life_days); without a half-life
-    every basket weighs 1 and this is the plain personal purchase frequency. Dividing by the
-    customer's total basket weight keeps a loyal and a new customer on the same 0..1 scale.
+    A basket bought `d` days before `as_of` weighs 0.5 ** (d / half_life_days), times
+    basket_decay ** r where r counts the customer's newer baskets (0 = their last one); without
+    either this is the plain personal purchase frequency. Dividing by the customer's total
+    basket weight keeps a loyal and a new customer on the same 0..1 scale.
     """
     n_baskets = baskets.users.size
     if half_life_days is None:
         weights = np.ones(n_baskets)
     else:
         weights = np.exp2(-np.maximum(as_of - baskets.times, 0.0) / half_life_days)
+    if basket_decay != 1.0 and n_baskets:
+        weights = weights * basket_decay ** newest_first_rank(baskets.users, baskets.times)
     owner = sp.csr_matrix(
         (weights.astype(np.float32), (baskets.users, np.arange(n_baskets))),
         shape=(n_users, n_baskets),
@@ -153,6 +162,17 @@ def decayed_history(
     history = sp.csr_matrix(owner @ baskets.matrix)
     totals = np.bincount(baskets.users, weights=weights, minlength=n_users)
     return row_scaled(history, 1.0 / np.maximum(totals, 1e-12))
+
+
+def newest_first_rank(users: IndexArray, times: FloatArray) -> NDArray[np.int64]:
+    """For each basket, how many of its customer's baskets are newer (0 = the newest)."""
+    order = np.lexsort((-times, users))
+    owners = users[order]
+    counts = np.bincount(owners)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    rank = np.empty(users.size, dtype=np.int64)
+    rank[order] = np.arange(users.size) - starts[owners]
+    return rank
 
 
 def row_scaled(matrix: sp.csr_matrix, factors: FloatArray) -> sp.csr_matrix:
@@ -217,6 +237,82 @@ def item_similarity(
     return sp.csr_matrix(sp.vstack(blocks, format="csr"))
 
 
+def top_items(user_item: sp.csr_matrix, limit: int) -> IndexArray:
+    """The `limit` products with the most buyers (ties: lower index), in index order."""
+    buyers = np.diff(sp.csc_matrix(user_item).indptr)
+    ranked = np.argsort(-buyers, kind="stable")[:limit]
+    return np.sort(ranked[buyers[ranked] > 0]).astype(np.int32)
+
+
+def ease_weights(user_item: sp.csr_matrix, items: IndexArray, l2: float) -> NDArray[np.float32]:
+    """EASE (Steck 2019) over the products `items`: B = I - P / diag(P), P = (X'X + l2 I)^-1.
+
+    Dense: len(items)^2 float32 (10k products are 400 MB), so callers cap `items`.
+    """
+    x = sp.csr_matrix(user_item[:, items], dtype=np.float32)
+    x.data[:] = 1.0
+    gram = np.asarray((x.T @ x).toarray(), dtype=np.float32)
+    gram[np.diag_indices_from(gram)] += l2
+    weights = spd_inverse(gram)
+    diag = np.diag(weights).copy()
+    weights /= -diag
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights
+
+
+def sparse_ease(
+    user_item: sp.csr_matrix, *, l2: float, max_items: int, neighbours: int
+) -> sp.csr_matrix:
+    """Products x products: EASE over the `max_items` best sellers, each row pruned to its
+    `neighbours` largest positive weights. The dense matrix lives only while it is pruned, so
+    what the model keeps (and stores) is as small as an item-kNN's."""
+    n_items = user_item.shape[1]
+    items = top_items(user_item, max_items)
+    if items.size == 0:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    weights = ease_weights(user_item, items, l2)
+    np.maximum(weights, 0.0, out=weights)
+    k = min(neighbours, items.size)
+    rows: list[NDArray[np.int64]] = []
+    cols: list[NDArray[np.int64]] = []
+    vals: list[NDArray[np.float32]] = []
+    for start in range(0, items.size, 1024):
+        chunk = weights[start : start + 1024]
+        best = np.argpartition(-chunk, k - 1, axis=1)[:, :k] if k < items.size else None
+        if best is None:
+            best = np.broadcast_to(np.arange(items.size), chunk.shape)
+        picked = np.take_along_axis(chunk, best, axis=1)
+        keep = picked > 0
+        rows.append(np.repeat(np.arange(start, start + chunk.shape[0]), k)[keep.ravel()])
+        cols.append(np.asarray(best).ravel()[keep.ravel()])
+        vals.append(picked[keep])
+    del weights
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix(
+        (np.concatenate(vals).astype(np.float32), (items[r], items[c])), shape=(n_items, n_items)
+    )
+
+
+def spd_inverse(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Inverse of a symmetric positive definite matrix, in place (Cholesky: half an LU's work)."""
+    if matrix.size == 0:
+        return matrix
+    factor, info = lapack.spotrf(matrix, lower=0, overwrite_a=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky failed ({info}); raise l2")
+    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverse failed ({info})")
+    # potri fills the upper triangle only: mirror it block by block, in place (no n x n copy).
+    n = inverse.shape[0]
+    for start in range(0, n, 1024):
+        stop = min(start + 1024, n)
+        block = inverse[start:stop, start:stop]
+        block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
+        inverse[stop:, start:stop] = inverse[start:stop, stop:].T
+    return np.asarray(inverse, dtype=np.float32)
+
+
 def popularity(interactions: Interactions, window_days: float | None) -> FloatArray:
     """Baskets holding each product in the last `window_days` before `as_of` (None: all time).
 
@@ -237,8 +333,9 @@ def popularity(interactions: Interactions, window_days: float | None) -> FloatAr
 class ReorderSchedule:
     """When each customer should run out of each product they buy again; sorted by `due_at`.
 
-    One row per (customer, product) with a known cycle. Products nobody ever bought twice have no
-    row: they are not consumables, and "time to reorder" would be noise.
+    One row per (customer, product) with a known cycle. Products nobody ever bought twice (and
+    without a merchant-set usage period) have no row: they are not consumables, and "time to
+    reorder" would be noise.
     """
 
     users: IndexArray
@@ -253,22 +350,39 @@ class ReorderSchedule:
         return int(self.users.size)
 
 
-def reorder_schedule(
-    interactions: Interactions, *, prior_weight: float = 2.0, use_quantities: bool = True
-) -> ReorderSchedule:
-    """Predict each customer's next purchase of each repeat product.
+@dataclass(frozen=True)
+class ItemCycles:
+    """What the shop's history says about each product's repurchase cycle (the prior).
 
-    The cycle is the customer's own (days between purchase occasions), shrunk towards the
-    product's typical cycle with `prior_weight` pseudo-intervals, so a one-time buyer gets the
-    product's cycle and a regular gets their own. With `use_quantities`, days are counted per unit
-    bought (two bags last twice as long as one), and the next cycle scales with the last quantity.
-    Purchases of one product on one day are one occasion.
+    Sums over every interval between two purchase occasions of one customer: days, units bought
+    at the start of the interval, how many intervals; and buyers / repeat buyers. Kept with a
+    trained model, so one customer's schedule can be recomputed after an order (fold-in).
     """
-    n_items = interactions.n_items
-    empty_i = np.zeros(0, dtype=np.int32)
-    empty_f = np.zeros(0)
-    if len(interactions) == 0:
-        return ReorderSchedule(empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
+
+    gap_days: FloatArray
+    gap_units: FloatArray
+    intervals: FloatArray
+    buyers: FloatArray
+    repeaters: FloatArray
+
+
+@dataclass(frozen=True)
+class _Occasions:
+    """Purchase occasions (one customer, one product, one day), grouped per (customer, product)."""
+
+    pair_user: IndexArray
+    pair_item: IndexArray
+    pair_count: NDArray[np.int64]
+    pair_gaps: FloatArray  # days between first and last occasion
+    pair_units: FloatArray  # units bought at the start of each interval, summed
+    last_at: FloatArray
+    last_units: FloatArray
+    gap_item: IndexArray  # per interval: the product
+    gaps: FloatArray
+    gap_units: FloatArray
+
+
+def _occasions(interactions: Interactions) -> _Occasions:
     order = np.lexsort((interactions.times, interactions.items, interactions.users))
     u = interactions.users[order]
     i = interactions.items[order]
@@ -280,53 +394,111 @@ def reorder_schedule(
     occasion = np.cumsum(new_occasion) - 1
     occ_u, occ_i, occ_t = u[new_occasion], i[new_occasion], t[new_occasion]
     occ_q = np.bincount(occasion, weights=q)
-
     new_pair = np.ones(occ_u.size, dtype=bool)
     new_pair[1:] = (occ_u[1:] != occ_u[:-1]) | (occ_i[1:] != occ_i[:-1])
     pair = np.cumsum(new_pair) - 1
-    n_pairs = int(pair[-1]) + 1
+    n_pairs = int(pair[-1]) + 1 if pair.size else 0
     # Interval k runs from occasion k to k+1 of the same pair; its quantity is the one bought at k.
     same = ~new_pair[1:]
     gaps = (occ_t[1:] - occ_t[:-1])[same]
     gap_units = occ_q[:-1][same]
     gap_pair = pair[1:][same]
-    pair_gaps = np.bincount(gap_pair, weights=gaps, minlength=n_pairs)
-    pair_units = np.bincount(gap_pair, weights=gap_units, minlength=n_pairs)
-    pair_count = np.bincount(pair, minlength=n_pairs)
-    pair_u, pair_i = occ_u[new_pair], occ_i[new_pair]
     last = np.r_[np.flatnonzero(new_pair)[1:], occ_u.size] - 1
-    last_at, last_q = occ_t[last], occ_q[last]
+    return _Occasions(
+        pair_user=occ_u[new_pair].astype(np.int32),
+        pair_item=occ_i[new_pair].astype(np.int32),
+        pair_count=np.bincount(pair, minlength=n_pairs),
+        pair_gaps=_sum_by(gap_pair, gaps, n_pairs),
+        pair_units=_sum_by(gap_pair, gap_units, n_pairs),
+        last_at=occ_t[last],
+        last_units=occ_q[last],
+        gap_item=occ_i[1:][same].astype(np.int32),
+        gaps=gaps,
+        gap_units=np.asarray(gap_units, dtype=np.float64),
+    )
 
-    gap_item = occ_i[1:][same]
-    item_gaps = np.bincount(gap_item, weights=gaps, minlength=n_items)
-    item_units = np.bincount(gap_item, weights=gap_units, minlength=n_items)
-    item_intervals = np.bincount(gap_item, minlength=n_items).astype(np.float64)
-    buyers = np.bincount(pair_i, minlength=n_items).astype(np.float64)
-    repeaters = np.bincount(pair_i[pair_count > 1], minlength=n_items).astype(np.float64)
-    known = item_intervals[pair_i] > 0
+
+def _sum_by(labels: NDArray[Any], weights: NDArray[Any], n: int) -> FloatArray:
+    return np.asarray(np.bincount(labels, weights=weights, minlength=n), dtype=np.float64)
+
+
+def item_cycles(interactions: Interactions) -> ItemCycles:
+    """Each product's repurchase statistics over the whole history."""
+    n = interactions.n_items
+    if len(interactions) == 0:
+        zeros = np.zeros(n)
+        return ItemCycles(zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
+    occ = _occasions(interactions)
+    return ItemCycles(
+        gap_days=_sum_by(occ.gap_item, occ.gaps, n),
+        gap_units=_sum_by(occ.gap_item, occ.gap_units, n),
+        intervals=np.bincount(occ.gap_item, minlength=n).astype(np.float64),
+        buyers=np.bincount(occ.pair_item, minlength=n).astype(np.float64),
+        repeaters=np.bincount(occ.pair_item[occ.pair_count > 1], minlength=n).astype(np.float64),
+    )
+
+
+def reorder_schedule(
+    interactions: Interactions,
+    *,
+    prior_weight: float = 2.0,
+    use_quantities: bool = True,
+    cycles: ItemCycles | None = None,
+    usage_days: FloatArray | None = None,
+    usage_weight: float = 5.0,
+) -> ReorderSchedule:
+    """Predict each customer's next purchase of each repeat product.
+
+    The cycle is the customer's own (days between purchase occasions), shrunk towards the
+    product's typical cycle with `prior_weight` pseudo-intervals, so a one-time buyer gets the
+    product's cycle and a regular gets their own. The product's cycle comes from `cycles` (the
+    whole shop's history; default: computed from `interactions`), itself shrunk towards the
+    merchant's `usage_days` per unit (NaN = unknown) with `usage_weight` pseudo-intervals; a
+    product with a usage period but no observed repeat still gets a schedule. With
+    `use_quantities`, days are counted per unit bought (two bags last twice as long as one),
+    and the next cycle scales with the last quantity. Purchases of one product on one day are
+    one occasion.
+    """
+    empty_i = np.zeros(0, dtype=np.int32)
+    empty_f = np.zeros(0)
+    if len(interactions) == 0:
+        return ReorderSchedule(empty_i, empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
+    cycles = cycles or item_cycles(interactions)
+    occ = _occasions(interactions)
+    gap_days, gap_units, intervals = cycles.gap_days, cycles.gap_units, cycles.intervals
+    if usage_days is not None:
+        known_usage = np.isfinite(usage_days) & (usage_days > 0)
+        weight = np.where(known_usage, usage_weight, 0.0)
+        # Pseudo-intervals of one unit lasting usage_days each.
+        gap_days = gap_days + weight * np.where(known_usage, usage_days, 0.0)
+        gap_units = gap_units + weight
+        intervals = intervals + weight
+    item = occ.pair_item
+    known = intervals[item] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        item_cycle = item_gaps / item_intervals  # days per purchase
-        item_units_per_gap = item_units / item_intervals
-        prior_days = prior_weight * item_cycle[pair_i]
+        item_cycle = gap_days / intervals  # days per purchase
+        item_units_per_gap = gap_units / intervals
+        prior_days = prior_weight * item_cycle[item]
         if use_quantities:
-            days_per_unit = (pair_gaps + prior_days) / (
-                pair_units + prior_weight * item_units_per_gap[pair_i]
+            days_per_unit = (occ.pair_gaps + prior_days) / (
+                occ.pair_units + prior_weight * item_units_per_gap[item]
             )
-            cycle = last_q * days_per_unit
+            cycle = occ.last_units * days_per_unit
         else:
-            cycle = (pair_gaps + prior_days) / (pair_count - 1 + prior_weight)
-    cycle = np.maximum(cycle, 1.0)  # bought again the same day is one occasion, not a 0-day cycle
+            cycle = (occ.pair_gaps + prior_days) / (occ.pair_count - 1 + prior_weight)
+    cycle = np.maximum(np.nan_to_num(cycle, nan=1.0), 1.0)  # same-day rebuys are one occasion
     sel = np.flatnonzero(known)
-    due = last_at[sel] + cycle[sel]
+    due = occ.last_at[sel] + cycle[sel]
     by_due = sel[np.argsort(due, kind="stable")]
+    repeat_share = cycles.repeaters / np.maximum(cycles.buyers, 1.0)
     return ReorderSchedule(
-        pair_u[by_due].astype(np.int32),
-        pair_i[by_due].astype(np.int32),
-        last_at[by_due],
+        occ.pair_user[by_due],
+        occ.pair_item[by_due],
+        occ.last_at[by_due],
         cycle[by_due],
-        last_at[by_due] + cycle[by_due],
-        pair_count[by_due].astype(np.int32),
-        (repeaters / np.maximum(buyers, 1.0))[pair_i[by_due]],
+        occ.last_at[by_due] + cycle[by_due],
+        occ.pair_count[by_due].astype(np.int32),
+        repeat_share[item[by_due]],
     )
 
 

@@ -37,6 +37,7 @@ from server.coupons import services as coupon_services
 from server.db import db
 from server.ingest.models import WebhookEvent
 from server.membership import services as membership_services
+from server.recommendations import services as recommendation_services
 from server.shops import privacy
 from server.shops.models import Shop
 from server.shops.services import mark_uninstalled
@@ -55,9 +56,11 @@ ORDER_LISTENERS: tuple[OrderListener, ...] = (
     membership_services.on_order,  # points and tier (issue 5)
     coupon_services.on_order,  # coupon redemptions (issue 5)
     campaign_triggers.on_order,  # scenario entries and "ordered again" exits (issue 7)
+    recommendation_services.on_order,  # the customer's list and reorder dates (issue 6)
 )
 CUSTOMER_REDACT_LISTENERS: tuple[CustomerListener, ...] = (
     campaign_services.redact_customer,  # scenario enrollments end, their answers go (issue 7)
+    recommendation_services.redact_customer,  # lists and reorder dates derived from orders
 )
 CUSTOMER_EXPORT_LISTENERS: tuple[tuple[str, ExportListener], ...] = (
     ("membership", membership_services.export_customer),
