@@ -12,11 +12,29 @@ from flask import Blueprint
 
 def create_api_blueprint() -> Blueprint:
     from . import auth
-    from .api import campaigns, coupon_offers, dashboard, inbox, membership, shop, shopify_data
+    from .api import (
+        campaigns,
+        coupon_offers,
+        dashboard,
+        inbox,
+        membership,
+        recommendations,
+        shop,
+        shopify_data,
+    )
 
     api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
     api.before_request(auth.authenticate)
-    for child in (shop, dashboard, membership, coupon_offers, inbox, shopify_data, campaigns):
+    for child in (
+        shop,
+        dashboard,
+        membership,
+        coupon_offers,
+        inbox,
+        shopify_data,
+        campaigns,
+        recommendations,
+    ):
         api.register_blueprint(child.bp)
     from .api import line
 
@@ -26,6 +44,6 @@ def create_api_blueprint() -> Blueprint:
 
 def create_pages_blueprint() -> Blueprint:
     # line_pages and membership_pages add their routes to pages.bp
-    from . import line_pages, membership_pages, pages  # noqa: F401
+    from . import line_pages, membership_pages, pages, recommendation_pages  # noqa: F401
 
     return pages.bp

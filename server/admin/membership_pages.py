@@ -11,7 +11,12 @@ from server.i18n import catalog, current_locale
 
 from . import pages
 
-STRING_PREFIXES = ("membership.", "common.")
+STRING_PREFIXES = (
+    "membership.",
+    "common.",
+    "recommendations.admin.member.",
+    "recommendations.kind.",
+)
 
 # (page id, path, template heading key) in menu order; pages.NAV lists the same paths.
 PAGES = {

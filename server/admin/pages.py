@@ -39,6 +39,7 @@ NAV: list[tuple[str, str, str]] = [
     ("coupons", "/coupons", "nav.coupons"),
     ("members", "/members", "nav.members"),
     ("subscriber_posts", "/subscriber-posts", "nav.subscriber_posts"),
+    ("recommendations", "/recommendations", "nav.recommendations"),
     ("settings", "/settings", "nav.settings"),
 ]
 

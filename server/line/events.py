@@ -36,6 +36,7 @@ from server.inbox.models import Conversation, Direction, Message, Sender
 from server.ingest.models import WebhookEvent
 from server.jobs import enqueue_after_commit
 from server.linking import services as linking
+from server.recommendations import messaging as recommendation_messaging
 from server.segments import nine_segments
 from server.shops.models import Shop
 
@@ -338,6 +339,19 @@ def _postback_noop(ctx: Context, params: dict[str, str]) -> None:
     return None
 
 
+def _postback_recommend(ctx: Context, params: dict[str, str]) -> None:
+    """The rich menu's "おすすめ": the friend's recommendations as a carousel, by reply."""
+    user = services.ensure_line_user(ctx.shop, ctx.user_id or "")
+    if ctx.active:
+        recommendation_messaging.send_carousel(
+            ctx.shop,
+            user,
+            reply_token=ctx.reply_token,
+            reply_token_received_at=ctx.received_at,
+            now=ctx.now,
+        )
+
+
 def _postback_survey(ctx: Context, params: dict[str, str]) -> None:
     """An answer to the 9-segment survey: record it, reply with the next question (or thanks),
     and let scenarios that start on a placement enroll the friend."""
@@ -392,6 +406,7 @@ POSTBACK_ACTIONS: dict[str, PostbackHandler] = {
     "link": _postback_link,
     "unlink": _postback_unlink,
     "noop": _postback_noop,
+    recommendation_messaging.POSTBACK_ACTION: _postback_recommend,
     nine_segments.POSTBACK_ACTION: _postback_survey,
     cancellation.POSTBACK_ACTION: _postback_cancellation,
 }

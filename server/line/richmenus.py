@@ -35,19 +35,27 @@ MAX_IMAGE_BYTES = 1_000_000
 STATES = (RichMenuState.UNLINKED, RichMenuState.LINKED, RichMenuState.SUBSCRIBER)
 BULK_LINK_MAX = 500
 
-# Three equal areas per menu: (label, action kind, target). Targets: "link" (postback: start
-# linking), "shop" (the storefront), "liff:<path>" (the LIFF app, the storefront without one).
+# Equal areas side by side: (label, target). Targets: "link" (postback: start linking),
+# "recommend" (postback: the friend's recommendations as a carousel), "shop" (the storefront),
+# "liff:<path>" (the LIFF app, the storefront without one).
 LAYOUTS: dict[str, list[tuple[str, str]]] = {
     RichMenuState.UNLINKED: [("アカウント連携", "link"), ("ショップ", "shop"), ("会員証", "liff:")],
-    RichMenuState.LINKED: [("会員証", "liff:"), ("クーポン", "liff:coupons"), ("ショップ", "shop")],
+    RichMenuState.LINKED: [
+        ("会員証", "liff:"),
+        ("クーポン", "liff:coupons"),
+        ("おすすめ", "recommend"),
+        ("ショップ", "shop"),
+    ],
     RichMenuState.SUBSCRIBER: [
         ("会員証", "liff:"),
         ("定期便会員限定", "liff:subscriber"),
         ("クーポン", "liff:coupons"),
+        ("おすすめ", "recommend"),
     ],
 }
 HINTS = {
     "link": "ストアと連携",
+    "recommend": "あなたに合う商品",
     "shop": "商品を見る",
     "liff:": "ポイント確認",
     "liff:coupons": "使えるクーポン",
@@ -84,13 +92,15 @@ def user_state(shop: Shop, line_user: LineUser, *, now: datetime) -> RichMenuSta
 
 
 def menu_object(shop: Shop, channel: LineChannel, state: str) -> dict[str, Any]:
-    width = WIDTH // 3
+    layout = LAYOUTS[state]
+    width = WIDTH // len(layout)
     areas = []
-    for index, (label, target) in enumerate(LAYOUTS[state]):
+    for index, (label, target) in enumerate(layout):
+        last = index == len(layout) - 1
         bounds = {
             "x": index * width,
             "y": 0,
-            "width": width if index < 2 else WIDTH - 2 * width,
+            "width": WIDTH - index * width if last else width,
             "height": HEIGHT,
         }
         areas.append({"bounds": bounds, "action": _action(shop, channel, label, target)})
@@ -104,8 +114,13 @@ def menu_object(shop: Shop, channel: LineChannel, state: str) -> dict[str, Any]:
 
 
 def _action(shop: Shop, channel: LineChannel, label: str, target: str) -> dict[str, Any]:
-    if target == "link":
-        return {"type": "postback", "label": label, "data": "action=link", "displayText": label}
+    if target in ("link", "recommend"):
+        return {
+            "type": "postback",
+            "label": label,
+            "data": f"action={target}",
+            "displayText": label,
+        }
     if target.startswith("liff:") and channel.liff_id:
         path = target.removeprefix("liff:")
         uri = f"https://liff.line.me/{channel.liff_id}" + (f"/{path}" if path else "")
@@ -128,14 +143,14 @@ def render_default_image(state: str, font_path: str) -> bytes:
     image = Image.new("RGB", (WIDTH, HEIGHT), background)
     draw = ImageDraw.Draw(image)
     small = ImageFont.truetype(font_path, 60)
-    width = WIDTH // 3
+    width = WIDTH // len(LAYOUTS[state])
     for index, (label, target) in enumerate(LAYOUTS[state]):
         left = index * width
         if index:
             draw.line([(left, 100), (left, HEIGHT - 100)], fill=foreground, width=6)
         size = 130
         font = ImageFont.truetype(font_path, size)
-        while draw.textlength(label, font=font) > width - 120:
+        while draw.textlength(label, font=font) > width - 100:
             size -= 6
             font = ImageFont.truetype(font_path, size)
         box = draw.textbbox((0, 0), label, font=font)

@@ -60,7 +60,7 @@ class RecommendationModel(ShopScoped, Model):
     popular: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The fitted models' item-side state and the index maps (production.save_state); dropped
     # from older runs once a newer one is stored.
-    artifact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    artifact: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class CustomerRecommendation(ShopScoped, Model):

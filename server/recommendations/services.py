@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 WRITE_BATCH = 5000
-_loaded: dict[int, tuple[production.Production, dict[str, NDArray[Any]]]] = {}
+# Loaded item sides, keyed by the model row's identity and run facts (ids alone can come back
+# on SQLite after a shop's rows are deleted, and one shop must never score with another's).
+_loaded: dict[tuple[Any, ...], tuple[production.Production, dict[str, NDArray[Any]]]] = {}
 _LOADED_MAX = 4
 
 
@@ -288,14 +290,15 @@ def _write_predictions(
 
 
 def _loaded_model(model: RecommendationModel) -> tuple[production.Production, dict[str, Any]]:
-    found = _loaded.get(model.id)
+    key = (model.id, model.shop_id, model.trained_at.isoformat(), model.lines, model.seconds)
+    found = _loaded.get(key)
     if found is None:
         if model.artifact is None:
             raise NotFound("the model's state was dropped")
         found = production.load_state(model.artifact)
         if len(_loaded) >= _LOADED_MAX:
             _loaded.pop(next(iter(_loaded)))
-        _loaded[model.id] = found
+        _loaded[key] = found
     return found
 
 

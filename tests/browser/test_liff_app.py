@@ -27,6 +27,7 @@ from server.db import db, utcnow
 from server.line.models import LineChannel, LineUser
 from server.membership import services as membership
 from server.membership.models import SubscriberPost, Tier
+from server.recommendations import services as recommendation_services
 from server.shops.models import Shop
 from tests.browser.conftest import LiveServer, screenshot
 from tests.fakes.shopify_api import ShopifyStandIn, admin_schema
@@ -103,6 +104,34 @@ def _products(shop: Shop, now: datetime) -> None:
                 title=title,
                 quantity=units,
                 price=1200 * n,
+            )
+        )
+
+
+def _regular_of_tea(shop: Shop, customer: Customer, now: datetime) -> None:
+    """The tea, bought 65 and 35 days ago: about due again."""
+    tea = db.session.query(Product).filter_by(shop_id=shop.id, handle="item-1").one()
+    for n, days in enumerate((65, 35), start=1):
+        order = Order(
+            shop_id=shop.id,
+            shopify_id=6_920_000_000 + n,
+            customer_id=customer.id,
+            name=f"#96{n}",
+            total_price=1200,
+            financial_status="paid",
+            processed_at=now - timedelta(days=days),
+        )
+        db.session.add(order)
+        db.session.flush()
+        db.session.add(
+            OrderLine(
+                shop_id=shop.id,
+                order_id=order.id,
+                shopify_id=5_920_000_000 + n,
+                product_id=tea.id,
+                title=tea.title,
+                quantity=1,
+                price=1200,
             )
         )
 
@@ -229,6 +258,10 @@ def world(live_server: LiveServer) -> Iterator[World]:
             db.session.flush()
             membership.settle_order(shop, order, now=now - timedelta(days=10))
         membership.ensure_member(shop, plain, now=now)
+        _regular_of_tea(shop, plain, now)
+        db.session.commit()
+        # The recommender trained on this history: たろう reorders the tea, discovers the rest.
+        recommendation_services.train_shop(shop, now=now)
         db.session.commit()
         world = World(
             keys, {k: ids[k] for k in ("ja", "en")}, ids["member"], ids["stranger"], offer.id
@@ -309,6 +342,10 @@ TEXT = {
         "bonus": "いま連携すると 100pt プレゼント",
         "recommend": "おすすめ",
         "popular": "人気の商品",
+        "reorder": "そろそろ買い替え",
+        "discovery": "あなたへのおすすめ",
+        "reorder_reason": "前回のご購入から約35日です",
+        "discovery_reason": "ほうじ茶 ティーバッグをご購入の方に人気",
         "points": "268",
         "sub_active": "ご利用中",
     },
@@ -328,6 +365,10 @@ TEXT = {
         "bonus": "Link now and get 100 pt",
         "recommend": "For you",
         "popular": "Popular now",
+        "reorder": "Time to reorder",
+        "discovery": "You may also like",
+        "reorder_reason": "About 35 days since your last purchase",
+        "discovery_reason": "Popular with customers who bought ほうじ茶 ティーバッグ",
         "points": "268",
         "sub_active": "Active",
     },
@@ -388,6 +429,34 @@ def test_the_card_coupons_and_subscriber_area(
     page.goto(f"{live_server.url}/liff/{LIFF_ID}/?screen=recommend")
     expect(page.locator("[data-screen=recommend] .product").first).to_be_visible()
     screenshot(page, f"liff_recommend_{lang}")
+    assert errors == []
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_recommendations_show_reorders_and_discoveries_with_their_reasons(
+    phone: BrowserContext, live_server: LiveServer, world: World, lang: str
+) -> None:
+    text = TEXT[lang]
+    page, errors = open_app(phone, live_server, world, world.member, lang)
+    expect(page.locator("[data-screen=card]")).to_be_visible()
+
+    page.locator("[data-tab=recommend]").click()
+
+    screen = page.locator("[data-screen=recommend]")
+    expect(screen).to_have_attribute("data-source", "personal")
+    reorder = screen.locator("[data-section=reorder]")
+    expect(reorder.get_by_role("heading")).to_have_text(text["reorder"])
+    tea = reorder.locator(".product").first
+    expect(tea.locator(".title")).to_have_text("ほうじ茶 ティーバッグ")
+    expect(tea.locator(".reason")).to_have_text(text["reorder_reason"])
+    expect(tea.locator(".price")).to_have_text("¥1,200")
+    discovery = screen.locator("[data-section=discovery]")
+    expect(discovery.get_by_role("heading")).to_have_text(text["discovery"])
+    expect(discovery.locator(".product .reason").first).to_have_text(text["discovery_reason"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, f"liff_recommend_personal_{lang}")
+    tea.click()
+    page.wait_for_url(re.compile(r"^https://liff-browser-tests\.myshopify\.com/products/item-1"))
     assert errors == []
 
 

@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 
 from server.db import db, utcnow
-from server.liff_api import recommendations
 from server.membership import services as membership
 from server.membership import support
 from server.membership.models import PrioritySupportRequest
@@ -152,41 +151,6 @@ def test_priority_support_is_for_subscribers_only(liff: LiffClient, visitor: Vis
 
     assert response.status_code == 403
     assert db.session.query(PrioritySupportRequest).count() == 0
-
-
-def test_recommendations_fall_back_to_the_best_sellers(
-    liff: LiffClient, visitor: Visitor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(recommendations, "_personal", lambda shop, limit: None)
-    recommendations._popular_cache.clear()
-    best = ProductFactory(shop=visitor.shop, title="酵素ドリンク")
-    other = ProductFactory(shop=visitor.shop, title="シェイカー")
-    hidden = ProductFactory(shop=visitor.shop, title="終売", status="archived")
-    for product, units in ((best, 5), (other, 2), (hidden, 9)):
-        OrderLineFactory(
-            order=OrderFactory(customer=visitor.customer), product_id=product.id, quantity=units
-        )
-    db.session.commit()
-
-    body = liff.get("/api/liff/recommendations", as_visitor=visitor).json
-
-    assert body["source"] == "popular"
-    assert [p["title"] for p in body["products"]] == ["酵素ドリンク", "シェイカー"]
-    assert body["products"][0]["url"] == f"https://{visitor.shop.domain}/products/{best.handle}"
-
-
-def test_recommendations_use_the_recommender_when_it_answers(
-    liff: LiffClient, visitor: Visitor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    mine = ProductFactory(shop=visitor.shop, title="敏感肌用ローション")
-    theirs = ProductFactory(shop=ShopFactory(), title="よその商品")
-    db.session.commit()
-    monkeypatch.setattr(recommendations, "_personal", lambda shop, limit: [theirs.id, mine.id])
-
-    body = liff.get("/api/liff/recommendations", as_visitor=visitor).json
-
-    assert body["source"] == "personal"
-    assert [p["title"] for p in body["products"]] == ["敏感肌用ローション"]
 
 
 def liff_routes_with_ids(app: Flask) -> list[tuple[str, str]]:

@@ -53,7 +53,8 @@ def test_sync_creates_three_menus_with_images_and_sets_the_default(
         assert menu["image"] == richmenus.default_image(state)
         assert menu["content_type"] == "image/png"
         assert menu["menu"]["size"] == {"width": 2500, "height": 843}
-        assert len(menu["menu"]["areas"]) == 3
+        assert len(menu["menu"]["areas"]) == len(richmenus.LAYOUTS[state])
+        assert sum(a["bounds"]["width"] for a in menu["menu"]["areas"]) == 2500
     unlinked = line_api.rich_menus[ids["unlinked"]]["menu"]
     assert unlinked["areas"][0]["action"] == {
         "type": "postback",
@@ -63,6 +64,12 @@ def test_sync_creates_three_menus_with_images_and_sets_the_default(
     }
     linked = line_api.rich_menus[ids["linked"]]["menu"]
     assert linked["areas"][0]["action"]["uri"] == f"https://liff.line.me/{channel.liff_id}"
+    assert linked["areas"][2]["action"] == {
+        "type": "postback",
+        "label": "おすすめ",
+        "data": "action=recommend",
+        "displayText": "おすすめ",
+    }
 
     assert richmenus.sync(shop, now=utcnow()) == ids  # nothing new the second time
     assert len(line_api.requests("/v2/bot/richmenu", "POST")) == 3

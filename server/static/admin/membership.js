@@ -447,6 +447,39 @@ async function membersPage(page = 1, q = "") {
   );
 }
 
+// What the recommender would show this member now, and why (issue 6).
+async function recommendationsCard(id) {
+  let data;
+  try {
+    data = await api(`/api/admin/recommendations/members/${id}?lang=${locale}`);
+  } catch (error) {
+    return card(t("recommendations.admin.member.title"), h("p", { class: "critical" }, error.message));
+  }
+  const kind = (k) => h("span", { class: `kind ${k}` }, t(`recommendations.kind.${k}`));
+  const shown = data.recommendations.length
+    ? h("table", { class: "table", "data-table": "recommendations" },
+        h("thead", {}, h("tr", {}, h("th", {}, t("recommendations.admin.member.kind")),
+          h("th", {}, t("recommendations.admin.member.product")), h("th", {}, t("recommendations.admin.member.reason")))),
+        h("tbody", {}, data.recommendations.map((r) => h("tr", { "data-product": r.product_id },
+          h("td", {}, kind(r.kind)), h("td", {}, r.title), h("td", {}, r.reason)))))
+    : h("p", { class: "subdued" }, t("recommendations.admin.member.none"));
+  const reorders = data.reorders.length
+    ? h("table", { class: "table", "data-table": "reorders" },
+        h("thead", {}, h("tr", {}, h("th", {}, t("recommendations.admin.member.product")),
+          h("th", {}, t("recommendations.admin.member.last")), h("th", { class: "num" }, t("recommendations.admin.member.cycle")),
+          h("th", {}, t("recommendations.admin.member.due")))),
+        h("tbody", {}, data.reorders.map((r) => h("tr", {}, h("td", {}, r.title + (r.subscribed ? ` (${t("recommendations.admin.member.subscribed")})` : "")),
+          h("td", {}, when(r.last_purchased_at)), h("td", { class: "num" }, num(Math.round(r.cycle_days))), h("td", {}, when(r.due_at))))))
+    : null;
+  return card(t("recommendations.admin.member.title"),
+    h("p", { class: "subdued" }, data.computed_at
+      ? t("recommendations.admin.member.computed", { date: when(data.computed_at) })
+      : t("recommendations.admin.member.cold")),
+    shown,
+    reorders ? h("h3", {}, t("recommendations.admin.member.reorders")) : null,
+    reorders);
+}
+
 async function memberPage(id) {
   const m = await api(`/api/admin/membership/members/${id}`);
   currency = m.currency;
@@ -489,6 +522,7 @@ async function memberPage(id) {
           m.coupons.map((c) => h("tr", {}, h("td", {}, c.title), h("td", { class: "mono" }, c.code),
             h("td", {}, t(`membership.coupon_state.${c.state}`)), h("td", { class: "num" }, c.order_total ? money(c.order_total) : "—"))))
       : h("p", { class: "subdued" }, t("membership.members.no_coupons"))),
+    await recommendationsCard(id),
     card(t("membership.members.orders"), m.orders.length
       ? tableOf([t("membership.members.col.order"), t("membership.members.col.date"), t("membership.members.col.total")],
           m.orders.map((o) => h("tr", { class: o.cancelled ? "cancelled" : "" }, h("td", {}, o.name),

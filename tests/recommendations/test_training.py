@@ -1,0 +1,242 @@
+"""The pure parts on small hand-built histories: repurchase timing, the recommenders behind
+the protocol, fold-in, the stored model, and the evaluation's metrics and split."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from server.recommendations import evaluation, production
+from server.recommendations.algorithms import RECOMMENDERS, SERVABLE
+from server.recommendations.training import (
+    ease_weights,
+    make_interactions,
+    reorder_schedule,
+    sparse_ease,
+    top_items,
+    user_items,
+)
+
+
+def test_a_regular_buyer_is_due_after_their_own_cycle() -> None:
+    # Customer 0 buys product 0 every 30 days; customer 1 every 10 days; both once a unit.
+    lines = make_interactions(
+        users=[0, 0, 0, 1, 1, 1, 1],
+        items=[0, 0, 0, 0, 0, 0, 0],
+        times=[0.0, 30.0, 60.0, 0.0, 10.0, 20.0, 30.0],
+        as_of=70.0,
+    )
+
+    schedule = reorder_schedule(lines, prior_weight=0.0)
+
+    due = dict(zip(schedule.users.tolist(), schedule.due_at.tolist(), strict=True))
+    assert due[0] == pytest.approx(90.0)
+    assert due[1] == pytest.approx(40.0)
+    assert schedule.users.tolist() == [1, 0]  # sorted by run-out date
+
+
+def test_a_first_time_buyer_gets_the_products_cycle_and_two_units_last_twice_as_long() -> None:
+    # Customers 0 and 1 reorder every 20 days (one unit); customer 2 bought once, two units.
+    lines = make_interactions(
+        users=[0, 0, 1, 1, 2],
+        items=[0, 0, 0, 0, 0],
+        times=[0.0, 20.0, 5.0, 25.0, 50.0],
+        quantities=[1, 1, 1, 1, 2],
+        as_of=60.0,
+    )
+
+    schedule = reorder_schedule(lines)
+
+    row = schedule.users.tolist().index(2)
+    assert schedule.cycle_days[row] == pytest.approx(40.0)  # 20 days a unit, two units
+    assert schedule.due_at[row] == pytest.approx(90.0)
+    assert schedule.purchases[row] == 1
+    assert schedule.repeat_share[row] == pytest.approx(2 / 3)
+
+
+def test_without_any_repeat_the_merchants_usage_period_gives_the_cycle() -> None:
+    lines = make_interactions(users=[0, 1], items=[0, 1], times=[0.0, 3.0], n_items=2, as_of=5.0)
+
+    assert len(reorder_schedule(lines)) == 0  # nobody ever bought again: not a consumable
+    with_usage = reorder_schedule(lines, usage_days=np.array([45.0, np.nan]))
+    assert with_usage.users.tolist() == [0]
+    assert with_usage.due_at[0] == pytest.approx(45.0)
+
+
+def test_two_lines_of_one_product_on_one_day_are_one_purchase() -> None:
+    lines = make_interactions(users=[0, 0, 0], items=[0, 0, 0], times=[0.0, 0.2, 30.0], as_of=31.0)
+
+    schedule = reorder_schedule(lines, prior_weight=0.0)
+
+    assert schedule.purchases.tolist() == [2]
+    # The two units of day 0 lasted 30 days: 15 days a unit, so the last single unit lasts 15.
+    assert schedule.cycle_days[0] == pytest.approx(15.0)
+
+
+def small_shop() -> tuple[object, np.ndarray]:
+    """Eight customers, five products: 0 and 1 are bought together, 2 is the best seller."""
+    users, items, times = [], [], []
+    for customer in range(5):
+        for day in (0.0, 30.0):
+            users += [customer, customer]
+            items += [0 if customer < 3 else 2, 1 if customer < 3 else 2]
+            times += [day, day]
+    users += [5, 5, 3, 4, 1, 6, 7]
+    items += [0, 3, 2, 2, 2, 2, 2]
+    times += [40.0, 40.0, 50.0, 50.0, 55.0, 58.0, 58.0]
+    lines = make_interactions(users, items, times, n_items=5, as_of=60.0)
+    return lines, np.arange(6)
+
+
+@pytest.mark.parametrize("name", list(RECOMMENDERS))
+def test_every_recommender_fills_its_lists_and_can_leave_out_what_was_bought(name: str) -> None:
+    lines, users = small_shop()
+    model = RECOMMENDERS[name]().fit(lines)  # type: ignore[arg-type]
+
+    every = model.recommend(np.r_[users, 99], 3, exclude_seen=False)
+    new = model.recommend(users, 3, exclude_seen=True)
+
+    seen = user_items(lines)  # type: ignore[arg-type]
+    for row, customer in enumerate(users):
+        bought = set(seen[customer].indices.tolist())
+        assert len(set(every[row].tolist())) == 3
+        assert not bought & set(new[row][new[row] >= 0].tolist())
+    # A customer the model never saw gets the best sellers.
+    assert every[-1][0] == 2
+
+
+def test_discovery_finds_what_similar_baskets_hold() -> None:
+    lines, _ = small_shop()
+
+    [row] = RECOMMENDERS["hybrid"]().fit(lines).recommend([5], 1, exclude_seen=True)  # type: ignore[arg-type]
+
+    assert row.tolist() == [1]  # customer 5 bought 0; those who buy 0 buy 1
+
+
+@pytest.mark.parametrize("name", SERVABLE)
+def test_folding_a_customer_in_scores_like_training_with_them(name: str) -> None:
+    lines, _ = small_shop()
+    model = RECOMMENDERS[name]().fit(lines)  # type: ignore[arg-type]
+    keep = lines.users == 5  # type: ignore[attr-defined]
+    alone = make_interactions(
+        np.zeros(int(keep.sum()), dtype=np.int32),
+        lines.items[keep],  # type: ignore[attr-defined]
+        lines.times[keep],  # type: ignore[attr-defined]
+        n_users=1,
+        n_items=5,
+        as_of=60.0,
+    )
+
+    folded = model.fold_in(alone)  # type: ignore[attr-defined]
+
+    np.testing.assert_allclose(folded.scores(np.array([0])), model.scores(np.array([5])))  # type: ignore[attr-defined]
+
+
+def test_the_stored_model_scores_exactly_like_the_fitted_one() -> None:
+    lines, users = small_shop()
+    config = production.Config("hybrid", {"new": {"discovery": "ease", "l2": 1.0}})
+    fitted = production.fit(config, lines, np.full(5, np.nan))  # type: ignore[arg-type]
+
+    loaded, extra = production.load_state(
+        production.save_state(fitted, {"product_ids": np.arange(100, 105)})
+    )
+    folded = production.fold_in(loaded, lines)  # type: ignore[arg-type]
+
+    assert extra["product_ids"].tolist() == [100, 101, 102, 103, 104]
+    for original, restored in ((fitted.every, folded.every), (fitted.new, folded.new)):
+        np.testing.assert_allclose(restored.scores(users), original.scores(users))
+    schedule = production.schedule(fitted, lines)  # type: ignore[arg-type]
+    assert production.compose(fitted, lines, users, schedule) == production.compose(  # type: ignore[arg-type]
+        folded,
+        lines,
+        users,
+        schedule,  # type: ignore[arg-type]
+    )
+
+
+def test_stored_lists_mark_repeats_and_explain_discoveries() -> None:
+    lines, _ = small_shop()
+    fitted = production.fit(production.Config(), lines)  # type: ignore[arg-type]
+    schedule = production.schedule(fitted, lines)  # type: ignore[arg-type]
+
+    [entries] = production.compose(fitted, lines, np.array([0]), schedule)  # type: ignore[arg-type]
+
+    kinds = {e.item: e for e in entries}
+    assert kinds[0].kind == kinds[1].kind == "reorder"
+    assert kinds[0].last == pytest.approx(30.0)
+    assert kinds[0].due == pytest.approx(60.0)
+    assert all(e.kind in ("discovery", "popular") for e in entries if e.item not in (0, 1))
+    [alone] = production.compose(fitted, lines, np.array([5]), schedule)  # type: ignore[arg-type]
+    discovery = next(e for e in alone if e.item == 1)
+    assert (discovery.kind, discovery.anchor) == ("discovery", 0)
+
+
+def test_pruned_ease_keeps_the_strongest_weights_of_the_dense_model() -> None:
+    rng = np.random.default_rng(1)
+    x = sp.csr_matrix((rng.random((300, 40)) < 0.15).astype(np.float32))
+    items = top_items(x, 40)
+    dense = ease_weights(x, items, 10.0)
+
+    pruned = sparse_ease(x, l2=10.0, max_items=40, neighbours=5).toarray()
+
+    assert (np.count_nonzero(pruned, axis=1) <= 5).all()
+    for row in range(40):
+        kept = np.flatnonzero(pruned[row])
+        strongest = np.sort(dense[row])[::-1][: kept.size]
+        np.testing.assert_allclose(np.sort(pruned[row][kept])[::-1], strongest, rtol=1e-5)
+
+
+def test_ndcg_precision_recall_and_map_on_a_hand_checked_case() -> None:
+    recommended = np.array([[3, 1, 2], [0, -1, -1]])
+    relevant = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 0, 1]], dtype=np.float32))
+
+    metrics = evaluation.ranking_metrics(recommended, relevant, catalogue_size=4)
+
+    ideal = 1 + 1 / math.log2(3)
+    assert metrics["ndcg@3"] == pytest.approx(((1 + 1 / math.log2(3)) / ideal + 0) / 2)
+    assert metrics["precision@3"] == pytest.approx((2 / 3 + 0) / 2)
+    assert metrics["recall@3"] == pytest.approx((1 + 0) / 2)
+    assert metrics["map@3"] == pytest.approx((1.0 + 0) / 2)
+    assert metrics["coverage"] == pytest.approx(4 / 4)
+
+
+def test_validation_folds_end_before_the_test_period_and_never_hold_its_lines() -> None:
+    rng = np.random.default_rng(0)
+    lines = make_interactions(
+        rng.integers(0, 50, 2000), rng.integers(0, 30, 2000), rng.uniform(0, 100, 2000)
+    )
+
+    validations, test = evaluation.evaluation_splits(lines)
+
+    assert len(validations) == evaluation.VALIDATION_FOLDS
+    for fold in validations:
+        assert fold.end <= test.cutoff
+        assert fold.train.times.max() < fold.cutoff
+    assert validations[0].end == pytest.approx(test.cutoff)
+    assert validations[1].end == pytest.approx(validations[0].cutoff)
+    assert test.train.times.max() < test.cutoff
+
+
+def test_the_tuner_only_ever_fits_on_validation_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    lines = make_interactions(
+        rng.integers(0, 80, 3000), rng.integers(0, 30, 3000), rng.uniform(0, 100, 3000)
+    )
+    validations, test = evaluation.evaluation_splits(lines)
+    fitted_on: list[float] = []
+    original = RECOMMENDERS["popular"].fit
+
+    def spy(self: object, interactions: object, **kw: object) -> object:
+        fitted_on.append(float(interactions.times.max()))  # type: ignore[attr-defined]
+        return original(self, interactions, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RECOMMENDERS["popular"], "fit", spy)
+    users = [{s: v.users(s) for s in evaluation.SETTINGS} for v in validations]
+
+    evaluation.tune("popular", validations, users)
+
+    assert fitted_on
+    assert max(fitted_on) < validations[0].cutoff < test.cutoff
