@@ -1,4 +1,4 @@
 """The LIFF API fixtures (LINE's JWKS stood in, a client sending ID tokens, a linked member
 and a friend who has not linked) for these tests."""
 
-from tests.liff.conftest import line_keys, liff, stranger, visitor  # noqa: F401 - fixtures
+from tests.liff.conftest import liff, line_keys, stranger, visitor  # noqa: F401 - fixtures
