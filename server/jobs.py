@@ -46,6 +46,7 @@ TASK_MODULES: tuple[str, ...] = (
 )
 
 _PENDING = "kizuna_pending_tasks"
+_BATCHES = "kizuna_pending_batches"
 
 
 def _make_huey() -> Huey:
@@ -114,7 +115,22 @@ def enqueue_after_commit(task: TaskWrapper, *args: Any, **kwargs: Any) -> None:
     db.session.info.setdefault(_PENDING, []).append((task, args, kwargs))
 
 
+def enqueue_batched_after_commit(task: TaskWrapper, item: Any, *, max_items: int) -> None:
+    """Queue `item` for `task(items)`, a task taking one list: the items queued in one
+    transaction leave after its commit as one call per `max_items` (in the order queued).
+
+    A thousand rows made in one transaction then wake one task, not a thousand.
+    """
+    batches: dict[str, list[Any]] = db.session.info.setdefault(_BATCHES, {})
+    items = batches.get(task.name)
+    if items is None or len(items) >= max_items:
+        items = batches[task.name] = []
+        enqueue_after_commit(task, items)  # the list is read when the commit sends it
+    items.append(item)
+
+
 def _send_pending(session: Session) -> None:
+    session.info.pop(_BATCHES, None)
     pending = session.info.pop(_PENDING, [])
     for queued_task, args, kwargs in pending:
         try:
@@ -126,6 +142,7 @@ def _send_pending(session: Session) -> None:
 
 
 def _drop_pending(session: Session, *_: Any) -> None:
+    session.info.pop(_BATCHES, None)
     session.info.pop(_PENDING, None)
 
 
@@ -166,4 +183,11 @@ def worker(workers: int) -> None:
     consumer.run()
 
 
-__all__ = ["Task", "enqueue_after_commit", "huey", "periodic", "task"]
+__all__ = [
+    "Task",
+    "enqueue_after_commit",
+    "enqueue_batched_after_commit",
+    "huey",
+    "periodic",
+    "task",
+]

@@ -21,6 +21,33 @@ def record_visible_shop(shop_id: int) -> None:
     seen.append((shop_id, db.session.get(Shop, shop_id) is not None))
 
 
+batches: list[list[int]] = []
+
+
+@jobs.task()
+def record_batch(shop_ids: list[int]) -> None:
+    batches.append(list(shop_ids))
+
+
+def test_batched_items_of_one_transaction_leave_as_few_calls_after_the_commit(
+    app_ctx: None,
+) -> None:
+    batches.clear()
+    for n in range(5):
+        jobs.enqueue_batched_after_commit(record_batch, n, max_items=2)
+    assert batches == []
+
+    db.session.commit()
+    assert batches == [[0, 1], [2, 3], [4]]
+
+    ShopFactory()  # the transaction that is rolled back did some work
+    jobs.enqueue_batched_after_commit(record_batch, 9, max_items=2)
+    db.session.rollback()
+    jobs.enqueue_batched_after_commit(record_batch, 7, max_items=2)
+    db.session.commit()
+    assert batches[3:] == [[7]]  # the rolled-back item is gone, the next transaction is new
+
+
 def test_every_tasks_module_is_imported_by_the_worker() -> None:
     on_disk = {
         "server." + ".".join(path.relative_to(SERVER).with_suffix("").parts)

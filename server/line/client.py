@@ -5,6 +5,14 @@ and the host comes from LINE_API_BASE_URL, so tests and benchmarks point it at a
 One ApiClient (one urllib3 pool, keep-alive) per access token and host, reused across calls
 and threads; results are read from `*_with_http_info` return values, never `last_response`.
 
+Sends (push, multicast, reply) wait for a token of the channel's bucket for that endpoint
+first (LINE limits each channel per endpoint: 2,000 req/s push and reply, 200 req/s multicast,
+PROTOCOLS.md §2.2), so one process never goes faster than LINE allows.
+
+urllib3 repeats nothing that may have reached LINE: its hidden retries (3 by default, GETs and
+PUTs after a read timeout) are off except for connection failures, where the request never left.
+Retrying is the caller's decision (the delivery pipeline retries sends with the same retry key).
+
 Errors: `LineApiError` (LINE answered with a non-2xx status) and `LineUnreachable` (timeout or
 connection failure: the request may or may not have reached LINE).
 """
@@ -14,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +51,14 @@ from server.http import DEFAULT_TIMEOUT
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 64  # concurrent sends per process (see delivery.SEND_THREADS)
+# LINE's per-channel limits (requests per second) for the send endpoints, PROTOCOLS.md §2.2.
+# A bucket runs at 90% of the limit with a burst of 5% of it, so no one-second window holds
+# more than 95% of what LINE allows. LINE_RATE_LIMITS overrides these (tests, other plans).
+LINE_RATE_LIMITS: Mapping[str, float] = {"push": 2000.0, "reply": 2000.0, "multicast": 200.0}
+RATE_SHARE = 0.9
+BURST_SHARE = 0.05
+# Connection failures (nothing sent) are retried by urllib3; nothing else is.
+RETRIES = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0)
 DEFAULT_API_BASE_URL = "https://api.line.me"
 DATA_API_BASE_URL = "https://api-data.line.me"  # rich menu images and message content
 
@@ -75,6 +93,7 @@ class Target:
     host: str
     data_host: str
     timeout: tuple[float, float]
+    rate_limits: Mapping[str, float] = field(default_factory=lambda: LINE_RATE_LIMITS)
 
 
 @dataclass
@@ -97,7 +116,60 @@ def target(access_token: str) -> Target:
     # that lives on api-data.line.me in production; stand-ins serve both on one host.
     data_host = DATA_API_BASE_URL if host == DEFAULT_API_BASE_URL else host
     timeout = current_app.config.get("LINE_HTTP_TIMEOUT") or DEFAULT_TIMEOUT
-    return Target(access_token, host, data_host, (float(timeout[0]), float(timeout[1])))
+    limits = {**LINE_RATE_LIMITS, **(current_app.config.get("LINE_RATE_LIMITS") or {})}
+    return Target(access_token, host, data_host, (float(timeout[0]), float(timeout[1])), limits)
+
+
+class TokenBucket:
+    """`rate` requests per second with bursts of up to `capacity`, shared by threads.
+
+    `acquire` reserves the next slot and sleeps until it comes (the balance may go negative),
+    so waiting threads are served in turn and none spins.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, capacity)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it; returns the seconds waited."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+_buckets: dict[tuple[str, str, str], TokenBucket] = {}
+
+
+def bucket(t: Target, api: str) -> TokenBucket:
+    """The process-wide bucket of one channel (access token) and endpoint."""
+    key = (t.access_token, t.host, api)
+    found = _buckets.get(key)
+    if found is None:
+        with _clients_lock:
+            found = _buckets.get(key)
+            if found is None:
+                limit = float(t.rate_limits[api])
+                found = _buckets[key] = TokenBucket(limit * RATE_SHARE, limit * BURST_SHARE)
+    return found
 
 
 def api_client(access_token: str, host: str) -> ApiClient:
@@ -109,16 +181,19 @@ def api_client(access_token: str, host: str) -> ApiClient:
             if client is None:
                 config = Configuration(access_token=access_token, host=host)
                 config.connection_pool_maxsize = POOL_SIZE
+                config.retries = RETRIES
                 client = ApiClient(config)
                 _clients[key] = client
     return client
 
 
 def forget_client(access_token: str) -> None:
-    """Drop pooled clients of a token that was replaced."""
+    """Drop pooled clients (and rate buckets) of a token that was replaced."""
     with _clients_lock:
         for key in [k for k in _clients if k[0] == access_token]:
             _clients.pop(key)
+        for bucket_key in [k for k in _buckets if k[0] == access_token]:
+            _buckets.pop(bucket_key)
 
 
 def messaging(t: Target) -> MessagingApi:
@@ -172,6 +247,7 @@ def send(t: Target, api: str, body: dict[str, Any], *, retry_key: str | None) ->
     message object in pydantic: that halves the CPU per push (benchmarks/delivery.py).
     """
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    bucket(t, api).acquire()  # every attempt counts against LINE's rate limit
     if retry_key is not None:  # push and multicast only; LINE rejects it on reply (400)
         headers["X-Line-Retry-Key"] = retry_key
     client = api_client(t.access_token, t.host)
@@ -315,7 +391,9 @@ def issue_channel_token(
     """A short-lived (30-day) channel access token from the channel id and secret."""
     host = str(current_app.config["LINE_API_BASE_URL"]).rstrip("/")
     timeout = current_app.config.get("LINE_HTTP_TIMEOUT") or DEFAULT_TIMEOUT
-    with OAuthApiClient(OAuthConfiguration(host=host)) as oauth_client:
+    oauth_config = OAuthConfiguration(host=host)
+    oauth_config.retries = RETRIES
+    with OAuthApiClient(oauth_config) as oauth_client:
         try:
             r = ChannelAccessToken(oauth_client).issue_channel_token(
                 "client_credentials", channel_id, channel_secret, _request_timeout=tuple(timeout)

@@ -30,15 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
-from typing import Any
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import attributes
 
 from server.db import db, is_postgresql
 from server.errors import Invalid, NotFound
-from server.jobs import enqueue_after_commit
+from server.jobs import enqueue_after_commit, enqueue_batched_after_commit
 from server.shops.models import Shop
 
 from . import client
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 SEND_THREADS = 48  # concurrent requests per sending process (LINE allows 2,000 pushes/s)
 CLAIM_BATCH = 5000  # rows claimed at once; a multiple of the multicast size
+ID_CHUNK = 2000  # ids per IN (..) list
+INSERT_CHUNK = 5000  # rows per multi-row INSERT batch
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 MAX_ATTEMPTS = 10
 INLINE_ATTEMPTS = 3  # tries inside one dispatch before the row is rescheduled
@@ -121,13 +124,30 @@ def deliver(
     if row.status == DeliveryStatus.PENDING and due <= now:
         from .tasks import send_deliveries
 
-        enqueue_after_commit(send_deliveries, [row.id])
+        # The rows made in one transaction (a personalised campaign) wake one sending task
+        # per claim batch, which sends them concurrently.
+        enqueue_batched_after_commit(send_deliveries, row.id, max_items=CLAIM_BATCH)
     return row
+
+
+class Recipient(Protocol):
+    """What deliver_many reads of a friend: a LineUser, or a row selected with these columns
+    (`select(LineUser.id, LineUser.shop_id, LineUser.line_user_id, LineUser.blocked_at)`),
+    which spares loading thousands of LineUser objects."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def shop_id(self) -> int: ...
+    @property
+    def line_user_id(self) -> str: ...
+    @property
+    def blocked_at(self) -> datetime | None: ...
 
 
 def deliver_many(
     shop: Shop,
-    line_users: Iterable[LineUser],
+    line_users: Iterable[Recipient],
     messages: list[dict[str, Any]],
     *,
     kind: str,
@@ -138,7 +158,9 @@ def deliver_many(
     """Queue the same messages for many friends (sent as multicast, 500 per request).
 
     One Delivery row per distinct friend of this shop; friends who blocked the account get
-    CANCELLED rows. Sending is queued for after the caller's commit.
+    CANCELLED rows. Sending is queued for after the caller's commit. The rows come back
+    detached, as inserted (re-read one by id to follow its progress); they are written with
+    multi-row INSERTs, so 100,000 recipients take seconds.
     """
     checked = line_messages.validate(messages)
     kind = _kind(kind)
@@ -173,12 +195,35 @@ def deliver_many(
         )
     if not rows:
         return []
-    created = list(db.session.scalars(insert(Delivery).returning(Delivery), rows).all())
+    table = _TABLE
+    # RETURNING in any order (asking for parameter order makes SQLite insert row by row);
+    # the friend tells the rows of one content apart.
+    statement = insert(table).returning(table.c.line_user_id, table.c.id)
+    ids: dict[int, int] = {}
+    for start in range(0, len(rows), INSERT_CHUNK):
+        ids.update(
+            (u, i) for u, i in db.session.execute(statement, rows[start : start + INSERT_CHUNK])
+        )
+    created = [_detached(values, ids[values["line_user_id"]], content) for values in rows]
     if due <= now:
         from .tasks import send_content
 
         enqueue_after_commit(send_content, content.id)
     return created
+
+
+_TABLE = cast(Table, Delivery.__table__)
+_DELIVERY_COLUMNS = tuple(c.key for c in _TABLE.columns)
+
+
+def _detached(values: dict[str, Any], row_id: int, content: DeliveryContent) -> Delivery:
+    """A detached Delivery holding exactly what was inserted, made without the unit of work
+    (which costs ~70 µs a row; this is ~8 µs)."""
+    row = Delivery.__mapper__.class_manager.new_instance()
+    state = attributes.instance_state(row)
+    state.dict.update(dict.fromkeys(_DELIVERY_COLUMNS), **values, id=row_id, content=content)
+    state.key = (Delivery, (row_id,), None)
+    return row
 
 
 def cancel_pending(shop: Shop, line_user: LineUser, *, reason: str) -> int:
@@ -436,9 +481,11 @@ def _claim(where: Any, *, now: datetime, limit: int) -> str | None:
     conditional UPDATE keeps SQLite (one writer at a time) just as safe."""
     due = _due(now)
     query = select(Delivery.id).where(due)
-    if where is not None:
-        query = query.where(where)
-    query = query.order_by(Delivery.due_at, Delivery.id).limit(limit)
+    if where is not None:  # one content or given ids: in id order, which their index keeps
+        query = query.where(where).order_by(Delivery.id)
+    else:  # the sweep: the longest due first
+        query = query.order_by(Delivery.due_at, Delivery.id)
+    query = query.limit(limit)
     if is_postgresql(db.session.get_bind()):
         query = query.with_for_update(skip_locked=True)
     ids = list(db.session.scalars(query).all())
@@ -921,12 +968,39 @@ def _backoff(r: _Row, now: datetime, error: str) -> dict[str, Any]:
 
 
 def _write(changes: dict[int, dict[str, Any]]) -> None:
-    """Bulk-update rows by primary key (grouped by the set of columns), then commit."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    """Write the rows' new values set-based, then commit: rows given identical values (the
+    recipients of one multicast, a batch deferred to the same time) take one
+    `UPDATE .. WHERE id IN (..)`; rows with values of their own (message ids) go as one
+    executemany per set of columns."""
+    table = _TABLE
+    same: dict[Any, tuple[dict[str, Any], list[int]]] = {}
+    own: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row_id, values in changes.items():
-        groups[tuple(sorted(values))].append({"id": row_id, **values})
-    for batch in groups.values():
-        db.session.execute(update(Delivery), batch)
+        try:
+            key = tuple(sorted(values.items()))
+            hash(key)
+        except TypeError:  # a list value (sent message ids): this row's own
+            own[tuple(sorted(values))].append({"row_id": row_id, **values})
+            continue
+        same.setdefault(key, (values, []))[1].append(row_id)
+    for values, ids in same.values():
+        if len(ids) == 1:
+            own[tuple(sorted(values))].append({"row_id": ids[0], **values})
+            continue
+        for start in range(0, len(ids), ID_CHUNK):
+            db.session.execute(
+                update(table).where(table.c.id.in_(ids[start : start + ID_CHUNK])).values(**values)
+            )
+    for columns, params in own.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        db.session.execute(
+            statement,
+            [{"row_id": p["row_id"], **{f"v_{c}": p[c] for c in columns}} for p in params],
+        )
     db.session.commit()
 
 

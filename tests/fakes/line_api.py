@@ -58,8 +58,11 @@ from werkzeug import Request, Response
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "refs" / "line-openapi"
 ISSUER = "https://access.line.me"
-READ_TIMEOUT = 0.3  # the app's read timeout under this stand-in
-TIMEOUT_DELAY = 0.6  # how long a "timed out" answer is held
+# The app's read timeout under this stand-in: far above any real answer's time even on a
+# loaded machine (at 0.3 s, answers slowed by load timed out, and urllib3's hidden retry of a
+# GET then showed the stand-in one request twice), and a "timed out" answer is held past it.
+READ_TIMEOUT = 2.0
+TIMEOUT_DELAY = 2.4
 
 
 @cache
@@ -88,6 +91,7 @@ class Call:
     form: dict[str, str]
     data: bytes
     status: int = 0
+    at: float = 0.0  # time.monotonic() when it arrived
 
     @property
     def retry_key(self) -> str | None:
@@ -231,6 +235,7 @@ class LineStandIn:
             json=body,
             form=dict(request.form.items()) if request.mimetype.endswith("urlencoded") else {},
             data=raw,
+            at=time.monotonic(),
         )
         with self._lock:
             self.calls.append(call)
