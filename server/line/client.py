@@ -156,18 +156,18 @@ class TokenBucket:
         return wait
 
 
-_buckets: dict[tuple[str, str, str], TokenBucket] = {}
+_buckets: dict[tuple[str, str, str, float], TokenBucket] = {}
 
 
 def bucket(t: Target, api: str) -> TokenBucket:
     """The process-wide bucket of one channel (access token) and endpoint."""
-    key = (t.access_token, t.host, api)
+    limit = float(t.rate_limits[api])
+    key = (t.access_token, t.host, api, limit)
     found = _buckets.get(key)
     if found is None:
         with _clients_lock:
             found = _buckets.get(key)
             if found is None:
-                limit = float(t.rate_limits[api])
                 found = _buckets[key] = TokenBucket(limit * RATE_SHARE, limit * BURST_SHARE)
     return found
 
