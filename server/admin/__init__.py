@@ -36,9 +36,10 @@ def create_api_blueprint() -> Blueprint:
         recommendations,
     ):
         api.register_blueprint(child.bp)
-    from .api import line
+    from .api import broadcasts, line, segments
 
-    api.register_blueprint(line.bp)
+    for child in (line, segments, broadcasts):
+        api.register_blueprint(child.bp)
     return api
 
 

@@ -258,3 +258,79 @@ class LinkClick(ShopScoped, Model):
     visitor: Mapped[str | None] = mapped_column(String(32))
     bot: Mapped[bool] = mapped_column(default=False)
     clicked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"  # being written
+    SCHEDULED = "scheduled"  # waits for `scheduled_at` (now, or a time the merchant picked)
+    SENDING = "sending"  # claimed by a worker: recipients are being handed to the pipeline
+    SENT = "sent"  # every recipient outside the holdout has a delivery
+    CANCELLED = "cancelled"  # the merchant cancelled it before it went out
+    FAILED = "failed"  # could not be built (e.g. the segment was deleted); `error` says why
+
+
+class LinkTracking(StrEnum):
+    PER_RECIPIENT = "per_recipient"  # one link per friend: unique clicks and click attribution
+    SHARED = "shared"  # one link for everyone: clicks counted, identical content (multicast)
+    OFF = "off"  # links left as written
+
+
+class Broadcast(ShopScoped, TimestampMixin, Model):
+    """A one-off send: a segment (None = every friend), a message (the step message format of
+    messages.py), a schedule, and the share held out to measure lift.
+
+    `scheduled_at` is UTC; the merchant picks it in the shop's time zone. Recipients are fixed
+    when sending starts (broadcast_recipients), so a retry never reaches anyone twice.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        CheckConstraint(
+            "holdout_percent >= 0 AND holdout_percent <= 50", name="holdout_percent_range"
+        ),
+        Index("ix_broadcasts_status_scheduled_at", "status", "scheduled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.DRAFT)
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id"), index=True)
+    message: Mapped[dict[str, Any]]
+    coupon_offer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coupon_offers.id", ondelete="SET NULL")
+    )
+    link_tracking: Mapped[str] = mapped_column(String(16), default=LinkTracking.PER_RECIPIENT)
+    holdout_percent: Mapped[int] = mapped_column(default=0)
+    holdout_salt: Mapped[str] = mapped_column(String(32))
+    scheduled_at: Mapped[datetime | None]
+    # The worker that is sending it, and when it last made progress (a stale claim is resumed).
+    claim: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]  # recipients fixed; the attribution window starts here
+    completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    recipients_count: Mapped[int | None]
+    holdout_count: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BroadcastRecipient(ShopScoped, Model):
+    """One friend a broadcast was meant for: sent to (`delivery_id` once handed over) or held
+    out. Unique per broadcast and friend: the guard against sending twice."""
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "line_user_id"),
+        Index("ix_broadcast_recipients_pending", "broadcast_id", "holdout", "delivery_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    line_user_id: Mapped[int] = mapped_column(ForeignKey("line_users.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    holdout: Mapped[bool] = mapped_column(default=False)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("line_deliveries.id", ondelete="SET NULL")
+    )
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""Scenario background work: sending due step messages and the periodic trigger finders.
+"""Campaign background work: sending due step messages and broadcasts, and the periodic
+trigger finders.
 
 Tasks own their transaction (server.jobs) and are safe to run twice: claims, trigger keys and
 the enrollment's unique key make a second run change nothing.
@@ -12,7 +13,7 @@ from server.db import db, utcnow
 from server.jobs import periodic, task
 from server.shops.models import Shop
 
-from . import scheduling, triggers
+from . import broadcasts, scheduling, triggers
 from .models import Trigger
 
 log = logging.getLogger(__name__)
@@ -57,3 +58,18 @@ def find_expiring_coupons() -> None:
             continue
         triggers.find_expiring_coupons(shop, scenario, now=now)
         db.session.commit()
+
+
+@task()
+def send_broadcast(broadcast_id: int) -> None:
+    """A broadcast scheduled for now: claimed, its recipients fixed, handed to the pipeline."""
+    broadcasts.send(broadcast_id, now=utcnow())
+
+
+@periodic(minute="*")
+def send_due_broadcasts() -> None:
+    """Broadcasts whose time has come, and any whose sender died mid-way (resumed where it
+    stopped: recipients with a delivery are never sent to again)."""
+    finished = broadcasts.send_due(now=utcnow())
+    if finished:
+        log.info("broadcast sender finished %d broadcasts", finished)
