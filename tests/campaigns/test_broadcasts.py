@@ -167,7 +167,8 @@ def test_the_estimate_counts_the_cost_against_the_remaining_quota(
     figures = broadcasts.estimate(store, segment_id=None, holdout_percent=10, now=NOON_JST)
     assert figures["delivery_mode"] == "api"
     assert figures["reachable"] == 30
-    assert figures["holdout"] == 3 and figures["recipients"] == 27  # expected size, unsaved
+    assert figures["holdout"] == 3
+    assert figures["recipients"] == 27
     assert (figures["quota_limit"], figures["quota_remaining"]) == (1000, 20)
     assert figures["over_quota"] is True
 
@@ -175,7 +176,8 @@ def test_the_estimate_counts_the_cost_against_the_remaining_quota(
     exact = broadcasts.estimate(store, broadcast, now=NOON_JST)
     ids = db.session.scalars(select(LineUser.id).where(LineUser.shop_id == store.id)).all()
     held = sum(holdout.in_holdout(broadcast.holdout_salt, i, 10) for i in ids)
-    assert exact["holdout"] == held and exact["recipients"] == 30 - held
+    assert exact["holdout"] == held
+    assert exact["recipients"] == 30 - held
     with pytest.raises(broadcasts.OverQuota):
         broadcasts.schedule(store, broadcast, now=NOON_JST)
     assert reload(broadcast).status == BroadcastStatus.DRAFT
@@ -338,11 +340,13 @@ def test_identical_content_goes_out_as_multicast_in_batches_of_500(
     assert sizes == [203, 500, 500]
     assert line_api.pushes() == []
     per_user = Counter(to for call in line_api.multicasts() for to in call.json["to"])
-    assert len(per_user) == 1203 and set(per_user.values()) == {1}
+    assert len(per_user) == 1203
+    assert set(per_user.values()) == {1}
     assert all(call.json["messages"] == [SALE] for call in line_api.multicasts())
     assert len(line_api.delivered()) == 1203
     counts = broadcasts.delivery_counts(store, reload(broadcast))
-    assert counts["delivered"] == 1203 and counts["failed"] == counts["pending"] == 0
+    assert counts["delivered"] == 1203
+    assert counts["failed"] == counts["pending"] == 0
 
 
 def test_lines_errors_and_lost_answers_are_retried_without_duplicates(
@@ -365,7 +369,8 @@ def test_lines_errors_and_lost_answers_are_retried_without_duplicates(
     assert sorted(sizes[0] for sizes in by_key.values()) == [200, 500]
     assert all(len(set(sizes)) == 1 for sizes in by_key.values())  # retries are identical
     delivered = Counter(to for _, to, _ in line_api._delivered)
-    assert len(delivered) == 700 and set(delivered.values()) == {1}
+    assert len(delivered) == 700
+    assert set(delivered.values()) == {1}
 
     # Running the task again, and the periodic senders, sends nothing more.
     from server.campaigns.tasks import send_broadcast, send_due_broadcasts
@@ -424,7 +429,8 @@ def test_a_worker_that_dies_mid_way_is_resumed_without_sending_twice(
     assert broadcasts.send_due(now=clock.now) == 1
     assert reload(broadcast).status == BroadcastStatus.SENT
     delivered = Counter(to for _, to, _ in line_api._delivered)
-    assert len(delivered) == 1250 and set(delivered.values()) == {1}
+    assert len(delivered) == 1250
+    assert set(delivered.values()) == {1}
 
 
 def test_personalised_messages_are_pushed_one_by_one_with_their_own_links(
@@ -447,7 +453,8 @@ def test_personalised_messages_are_pushed_one_by_one_with_their_own_links(
     assert "hanamaru.jp" not in to_alice["text"]
     token = to_alice["text"].rsplit("/r/", 1)[1]
     link = db.session.scalars(select(TrackedLink).where(TrackedLink.token == token)).one()
-    assert link.line_user_id == alice.id and link.url == "https://hanamaru.jp/products/tea"
+    assert link.line_user_id == alice.id
+    assert link.url == "https://hanamaru.jp/products/tea"
 
     response = client.get(f"/r/{token}")
     assert response.headers["Location"] == "https://hanamaru.jp/products/tea"
@@ -509,7 +516,8 @@ def test_a_coupon_is_issued_to_each_linked_recipient_once(
     assert any(coupon.code in t for t in texts)
     assert line_api.delivered(unlinked.line_user_id)  # the message still goes, without a code
     rows = {r.line_user_id: r for r in recipients(broadcast)}
-    assert rows[linked.id].coupon_id == coupon.id and rows[unlinked.id].coupon_id is None
+    assert rows[linked.id].coupon_id == coupon.id
+    assert rows[unlinked.id].coupon_id is None
 
 
 # Results ------------------------------------------------------------------------------------------
@@ -535,13 +543,14 @@ def test_results_count_deliveries_clicks_orders_and_lift(
     rows = recipients(reload(broadcast))
     treated = [r for r in rows if not r.holdout]
     held = [r for r in rows if r.holdout]
-    assert len(treated) >= 6 and len(held) >= 4
+    assert len(treated) >= 6
+    assert len(held) >= 4
 
     by_id = {p.id: p for p in people}
     clock.now = NOON_JST + timedelta(hours=1)
     # Three treated friends click (one twice); two of them order within 7 days, one after.
     clickers = treated[:3]
-    for r in clickers + [clickers[0]]:
+    for r in [*clickers, clickers[0]]:
         [(_, [sent])] = line_api.delivered(by_id[r.line_user_id].line_user_id)
         client.get("/r/" + sent["text"].rsplit("/r/", 1)[1])
     click_time = db.session.scalar(select(func.min(LinkClick.clicked_at)))
@@ -562,8 +571,10 @@ def test_results_count_deliveries_clicks_orders_and_lift(
 
     result = broadcasts.results(store, reload(broadcast), now=start + timedelta(days=10))
 
-    assert result["recipients"] == len(treated) and result["holdout"] == len(held)
-    assert result["delivered"] == len(treated) and result["failed"] == 0
+    assert result["recipients"] == len(treated)
+    assert result["holdout"] == len(held)
+    assert result["delivered"] == len(treated)
+    assert result["failed"] == 0
     assert (result["clicks"], result["unique_clicks"]) == (4, 3)
     assert (result["orders"], result["revenue"], result["buyers"]) == (2, 10_000, 2)
     assert result["window_complete"] is True
