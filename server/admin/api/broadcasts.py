@@ -109,6 +109,7 @@ def options() -> dict[str, Any]:
         ],
         "timezone": shop.timezone,
         "currency": shop.currency,
+        "shop_name": shop.name or shop.domain,
         "now_local": _local(utcnow()),
     }
 
