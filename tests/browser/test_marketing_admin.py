@@ -95,7 +95,7 @@ def follow_links_and_order(
         assert len(rows) == clicks
         shop_id = shop.id
         db.session.commit()  # end the read: the server writes the clicks meanwhile (SQLite)
-        for customer_id, messages in rows:
+        for _, messages in rows:
             link = messages[0]["text"].rsplit(" ", 1)[1]
             assert link.startswith("https://kizuna.test/r/")
             response = page.request.get(
@@ -149,6 +149,7 @@ def test_the_merchant_builds_a_segment_with_a_live_count(
     count, reach = count_in_db(live_server, repeaters)
     assert count < everyone
     expect(root).to_have_attribute("data-count", str(count))
+    expect(root).to_have_attribute("data-reachable", str(reach))
     expect(page.locator("[data-live-count]")).to_contain_text(f"{count:,}")
     expect(page.locator("figure.chart rect.bar")).to_have_count(2)
 
