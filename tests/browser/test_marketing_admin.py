@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.campaigns import broadcasts
 from server.campaigns.models import BroadcastRecipient
@@ -53,6 +53,17 @@ TEXT = {
         "lift": "Incremental lift",
     },
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _statistics(live_server: LiveServer) -> None:
+    """PostgreSQL plans the segment queries from table statistics; autovacuum gathers them
+    after a bulk load in production, so gather them here too (fresh tables have none)."""
+    with live_server.app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.commit()
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
 
 
 def demo_shop(live_server: LiveServer) -> Shop:
