@@ -165,9 +165,14 @@ def test_sends_keep_to_the_channels_rate_limit(
     times = sorted(c.at for c in line_api.pushes())
     assert len(times) == 30
     rate, burst = 40 * client.RATE_SHARE, max(1.0, 40 * client.BURST_SHARE)
+    # Times are taken where the stand-in receives each request, so a sender thread the OS
+    # paused after it took its token arrives late, next to later ones: allow that much
+    # bunching. Unthrottled, 48 threads would land all 30 inside ~0.05 s (bound: 7).
+    jitter = 0.1
+    assert times[-1] - times[0] >= (30 - burst) / rate - jitter
     for i, start in enumerate(times):  # any window holds at most burst + rate × its length
         for j in range(i, len(times)):
-            assert j - i + 1 <= burst + rate * (times[j] - start) + 1
+            assert j - i + 1 <= burst + rate * (times[j] - start + jitter) + 1
     assert len(line_api.delivered()) == 30
 
 
