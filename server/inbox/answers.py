@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from server.campaigns import services as campaigns
 from server.commerce import subscriptions
 from server.commerce.models import Customer, Order, SubscriptionContract
 from server.coupons import services as coupons
@@ -221,6 +222,29 @@ def segment_facts(shop: Shop, conversation: Conversation, locale: str) -> dict[s
     }
 
 
+def scenarios_in_progress(
+    shop: Shop, conversation: Conversation, customer: Customer | None
+) -> list[dict[str, Any]]:
+    """The person's active scenarios, whether they entered as the customer or as the friend."""
+    return [
+        {
+            "scenario_id": e.scenario_id,
+            "name": e.scenario_name,
+            "holdout": e.holdout,
+            "entered_at": e.entered_at.isoformat(),
+            "steps_sent": e.steps_sent,
+            "steps_total": e.steps_total,
+            "next_step": e.next_step,
+            "next_due_at": e.next_due_at.isoformat() if e.next_due_at else None,
+        }
+        for e in campaigns.active_enrollments(
+            shop,
+            customer_id=customer.id if customer is not None else None,
+            line_user_id=conversation.line_user_id,
+        )
+    ]
+
+
 def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str) -> dict[str, Any]:
     """The customer panel beside the conversation."""
     line_user = conversation.line_user
@@ -232,8 +256,9 @@ def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str)
     }
     segment = segment_facts(shop, conversation, locale)
     customer = customer_of(conversation)
+    scenarios = scenarios_in_progress(shop, conversation, customer)
     if customer is None:
-        return {"linked": False, "line": line, **segment}
+        return {"linked": False, "line": line, "scenarios": scenarios, **segment}
     orders = recent_orders(shop, customer)
     count, spent = db.session.execute(
         select(
@@ -250,6 +275,7 @@ def panel(shop: Shop, conversation: Conversation, *, now: datetime, locale: str)
         **segment,
         "linked": True,
         "line": line,
+        "scenarios": scenarios,
         "customer_id": customer.id,
         "name": customer.display_name,
         "email": customer.email,

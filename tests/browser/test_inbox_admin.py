@@ -12,6 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, text
 
+from server.campaigns import editing
+from server.campaigns import services as campaigns
 from server.db import db
 from server.inbox import services
 from server.inbox.demo import seed_demo_inbox
@@ -41,6 +43,7 @@ TEXT = {
         "me": "自分",
         "heading": "受信箱",
         "orders": "最近の注文",
+        "scenarios": "配信中のシナリオ",
     },
     "en": {
         "sign_in": "Open the demo shop",
@@ -59,6 +62,7 @@ TEXT = {
         "me": "Me",
         "heading": "Inbox",
         "orders": "Recent orders",
+        "scenarios": "Scenarios in progress",
     },
 }
 _names = itertools.count(1)
@@ -95,6 +99,7 @@ def new_conversation(
     status: str = "open",
     linked: bool = False,
     minutes_ago: int = 0,
+    scenario: str | None = None,
 ) -> tuple[int, str]:
     """A friend of the demo shop who wrote `text`; returns (conversation id, their name)."""
     name = f"テスト客{next(_names):03d}"
@@ -142,9 +147,25 @@ def new_conversation(
         db.session.add(message)
         db.session.flush()
         services.record_incoming(shop, conversation, message, now=now)
+        if scenario is not None:
+            enroll_in_new_scenario(shop, user, scenario, now=now)
         conversation_id = conversation.id
         db.session.commit()
     return conversation_id, name
+
+
+def enroll_in_new_scenario(shop: Shop, user: LineUser, name: str, *, now: datetime) -> None:
+    scenario = editing.create_scenario(
+        shop,
+        {
+            "name": name,
+            "trigger": "manual",
+            "steps": [{"name": "1", "delay_days": 3, "message": {"type": "text", "text": "a"}}],
+        },
+        now=now,
+    )
+    editing.set_status(shop, scenario, "active", now=now)
+    assert campaigns.enroll(shop, scenario, line_user_id=user.id, trigger_key="t", now=now)
 
 
 def line_user_id_of(live: LiveServer, conversation_id: int) -> str:
@@ -187,8 +208,9 @@ def test_the_list_filters_and_opens_a_conversation(
     t = TEXT[locale]
     _, waiting_name = new_conversation(demo_inbox, "住所を変えたい", status="waiting")
     # A linked friend is listed under their store name; their message tells the row apart.
-    _, _ = new_conversation(demo_inbox, f"注文について質問です（{locale}）", linked=True)
     linked_name = f"注文について質問です（{locale}）"
+    scenario_name = f"お試し購入後フォロー（{locale}）"
+    new_conversation(demo_inbox, linked_name, linked=True, scenario=scenario_name)
     open_inbox(page, demo_inbox, locale)
 
     items = page.locator("#conversation-list .conversation")
@@ -219,6 +241,11 @@ def test_the_list_filters_and_opens_a_conversation(
     expect(page.locator("#thread-name")).not_to_be_empty()
     expect(page.locator("#messages .message.customer")).to_contain_text(linked_name)
     expect(page.locator("#customer")).to_contain_text(t["orders"])
+    # (the customer moves from friend to friend between the locales: earlier ones may show too)
+    in_progress = page.locator("#customer .scenarios li").filter(has_text=scenario_name)
+    expect(page.locator("#customer")).to_contain_text(t["scenarios"])
+    expect(in_progress).to_have_count(1)
+    expect(in_progress).to_contain_text("0/1" if locale == "ja" else "0 of 1")
     screenshot(page, f"inbox-conversation-{locale}")
     assert page.js_errors == []  # type: ignore[attr-defined]
 

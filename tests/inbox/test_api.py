@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from server.campaigns import editing
+from server.campaigns import services as campaigns
 from server.coupons.models import Coupon
 from server.db import db, utcnow
 from server.inbox.models import Conversation, ConversationNote, FaqEntry, Message
@@ -29,7 +31,7 @@ from tests.factories.inbox import (
     MessageFactory,
     SavedReplyFactory,
 )
-from tests.factories.line import LineUserFactory
+from tests.factories.line import LineChannelFactory, LineUserFactory
 from tests.factories.membership import MemberFactory, TierFactory
 from tests.factories.shops import ShopFactory
 
@@ -471,3 +473,63 @@ def test_staff_send_a_product_card_of_their_own_shop(app_ctx: None, admin: Admin
     button = flex["contents"]["footer"]["contents"][0]["action"]
     assert button["uri"] == f"https://{shop.domain}/products/whitening-lotion"
     assert admin.post(path, shop=shop, json={"product_id": foreign.id}).status_code == 404
+
+
+def _scenario(shop: Any, name: str, *, now: Any) -> Any:
+    scenario = editing.create_scenario(
+        shop,
+        {
+            "name": name,
+            "trigger": "manual",
+            "steps": [
+                {"name": "使い方", "delay_days": 5, "message": {"type": "text", "text": "a"}},
+                {"name": "お客様の声", "delay_days": 7, "message": {"type": "text", "text": "b"}},
+            ],
+        },
+        now=now,
+    )
+    editing.set_status(shop, scenario, "active", now=now)
+    return scenario
+
+
+def test_the_customer_panel_lists_the_scenarios_in_progress_and_their_next_step(
+    app_ctx: None, admin: AdminClient
+) -> None:
+    shop, now = ShopFactory(), utcnow()
+    LineChannelFactory(shop=shop)
+    customer = CustomerFactory(shop=shop)
+    linked = LineUserFactory(shop=shop, customer=customer, linked_at=now)
+    friend = LineUserFactory(shop=shop)  # not linked: enrolled as the LINE friend
+    upsell = _scenario(shop, "お試し購入後フォロー", now=now)
+    ended = _scenario(shop, "終了", now=now)
+    for scenario in (upsell, ended):
+        assert campaigns.enroll(shop, scenario, customer_id=customer.id, trigger_key="t", now=now)
+    campaigns.end(
+        shop,
+        campaigns.person_enrollments(shop, customer_id=customer.id)[1:],
+        reason=campaigns.ExitReason.REMOVED,
+        now=now,
+    )
+    assert campaigns.enroll(shop, upsell, line_user_id=friend.id, trigger_key="t", now=now)
+    other_shop = ShopFactory()  # same scenario name elsewhere: never shown here
+    LineChannelFactory(shop=other_shop)
+    campaigns.enroll(
+        other_shop,
+        _scenario(other_shop, "お試し購入後フォロー", now=now),
+        line_user_id=LineUserFactory(shop=other_shop).id,
+        trigger_key="t",
+        now=now,
+    )
+    conversations = [ConversationFactory(line_user=linked), ConversationFactory(line_user=friend)]
+    db.session.commit()
+
+    for conversation in conversations:
+        panel = admin.get(f"/api/admin/inbox/conversations/{conversation.id}", shop=shop).json[
+            "customer"
+        ]
+        (in_progress,) = panel["scenarios"]
+        assert in_progress["scenario_id"] == upsell.id
+        assert in_progress["name"] == "お試し購入後フォロー"
+        assert (in_progress["steps_sent"], in_progress["steps_total"]) == (0, 2)
+        assert in_progress["next_step"] == "使い方"
+        assert in_progress["next_due_at"] == (now + timedelta(days=5)).isoformat()

@@ -161,6 +161,15 @@ function section(title, ...children) {
   return el("section", { class: "panel-section" }, el("h3", { text: title }), ...children);
 }
 
+function scenarioItem(s) {
+  const detail = s.holdout
+    ? T.scenario_holdout
+    : [T.scenario_steps.replace("{sent}", s.steps_sent).replace("{total}", s.steps_total),
+       s.next_due_at ? `${T.scenario_next}: ${[s.next_step, fmtTime(s.next_due_at)].filter(Boolean).join(" · ")}` : null]
+        .filter(Boolean).join(" · ");
+  return el("li", {}, el("strong", { text: s.name }), el("div", { class: "subdued", text: detail }));
+}
+
 function renderCustomer(c) {
   const panel = $("customer");
   const parts = [];
@@ -193,8 +202,8 @@ function renderCustomer(c) {
     }
     if (c.coupons?.length) parts.push(section(T.coupons, el("ul", {}, c.coupons.map((x) => el("li", { text: x.label })))));
     if (c.survey?.length) parts.push(section(T.survey, el("dl", {}, c.survey.flatMap((a) => [el("dt", { text: a.question }), el("dd", { text: a.answer })]))));
-    if (c.scenarios?.length) parts.push(section(T.scenarios, el("ul", {}, c.scenarios.map((s) => el("li", { text: s.label })))));
   }
+  if (c.scenarios?.length) parts.push(section(T.scenarios, el("ul", { class: "scenarios" }, c.scenarios.map(scenarioItem))));
   panel.replaceChildren(...parts);
 }
 
