@@ -168,6 +168,24 @@ def test_members_are_found_by_name_email_or_number(admin: AdminClient, shop) -> 
     assert len(found("")) == 2
 
 
+def test_the_digits_of_an_email_do_not_match_member_numbers(admin: AdminClient, shop) -> None:
+    """The search used to take the digits out of any query: "k7@example.jp" then also found
+    every member whose number contains a 7 (nine in ten of them)."""
+    kenta = MemberFactory(
+        customer=CustomerFactory(shop=shop, email="k7@example.jp"), member_number="1000000009"
+    )
+    MemberFactory(customer=CustomerFactory(shop=shop), member_number="7777777770")
+    db.session.commit()
+
+    def found(q: str) -> list[int]:
+        body = admin.get(f"/api/admin/membership/members?q={q}", shop=shop).json
+        return [m["id"] for m in body["members"]]
+
+    assert found("k7@example.jp") == [kenta.id]
+    assert len(found("777")) == 1
+    assert len(found("7777-7777")) == 1
+
+
 def test_a_member_detail_and_a_points_adjustment(admin: AdminClient, shop) -> None:
     member = services.ensure_member(shop, CustomerFactory(shop=shop), now=utcnow())
     services.award_bonus(shop, member, 50, key="link", note="ID連携", now=utcnow())

@@ -204,7 +204,6 @@ def list_members() -> dict[str, Any]:
     query = Member.for_shop(g.shop).join(Customer, Customer.id == Member.customer_id)
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
-        digits = re.sub(r"\D", "", q)
         conditions = [
             Customer.email.ilike(like),
             Customer.first_name.ilike(like),
@@ -213,7 +212,10 @@ def list_members() -> dict[str, Any]:
                 like.replace(" ", "").replace("　", "")
             ),
         ]
-        if digits:
+        # Only a query that is a number (spaces and hyphens allowed, as people copy them)
+        # searches member numbers: the digits inside an e-mail address or a name are not one.
+        if re.fullmatch(r"[\d\s\-－ー]+", q):
+            digits = re.sub(r"\D", "", q)
             conditions.append(Member.member_number.like(f"%{digits}%"))
         query = query.where(or_(*conditions))
     tier_id = request.args.get("tier", type=int)
