@@ -140,6 +140,29 @@ def test_forged_or_missing_signatures_get_401_and_store_nothing(
     assert stored() == []
 
 
+@pytest.mark.parametrize(
+    "signature",
+    ["署名", "é" * 44, "=" * 44, "x" * 10_000],  # non-ASCII, padding only, far too long
+)
+def test_signatures_that_are_not_base64_get_401_not_500(
+    client: FlaskClient, channel: LineChannel, signature: str
+) -> None:
+    response = post_webhook(client, channel, [helpers.follow(USER)], signature=signature)
+
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_line_signature"
+    assert stored() == []
+
+
+def test_a_malformed_body_with_a_wrong_signature_is_401_it_is_never_parsed(
+    client: FlaskClient, channel: LineChannel
+) -> None:
+    response = post_webhook(client, channel, [], body=b"not json", signature=sign("0" * 32, b"x"))
+
+    assert response.status_code == 401
+    assert stored() == []
+
+
 def test_header_names_are_case_insensitive(client: FlaskClient, channel: LineChannel) -> None:
     body = webhook_body([])
     response = client.post(
