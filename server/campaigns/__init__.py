@@ -17,6 +17,7 @@ Modules:
 - services.py: enrollment (one person, or a whole segment in set-based SQL), exits, the
   scenario CRUD the admin API calls, and reads for the inbox;
 - messages.py: LINE messages of a step, with the variables filled in;
+- recommended.py: the recipient's recommended products in a message (a carousel, variables);
 - cancellation.py: the cancellation-reason questions and the restart timing they give;
 - templates.py: the ready-made Japanese scenarios of the template gallery;
 - tasks.py: the periodic tasks;
@@ -24,7 +25,9 @@ Modules:
 - lift.py: pure statistics, difference of two proportions (Newcombe) and of two means (Welch)
   with confidence intervals;
 - links.py: `track_url(shop, url, ...)` gives an unguessable `APP_URL/r/<token>` that records
-  the click and redirects only to the shop's own domains; views.py serves it;
+  the click and redirects only to the shop's own domains (`track_messages` does it for every
+  link to the shop in a recipient's LINE messages: step messages, personalised broadcasts);
+  views.py serves it;
 - attribution.py: the orders a send brought in (after a click within the window, or with a
   coupon it issued), and per-subject outcomes for treatment/holdout comparisons, in SQL.
 

@@ -24,7 +24,6 @@ against the holdout, with confidence intervals (lift.py).
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 import time
@@ -51,7 +50,7 @@ from server.segments import services as segments
 from server.segments.models import Segment
 from server.shops.models import Shop
 
-from . import attribution, holdout, lift, links, messages
+from . import attribution, holdout, lift, links, messages, recommended
 from .models import Broadcast, BroadcastRecipient, BroadcastStatus, LinkTracking, TrackedLink
 
 SOURCE = "broadcast"
@@ -73,11 +72,11 @@ PERSONAL_VARIABLES = frozenset(
         "coupon_value",
         "coupon_expires",
         "coupon_url",
+        *recommended.VARIABLES,
     }
 )
 EDITABLE = (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED, BroadcastStatus.CANCELLED)
 _VARIABLE = re.compile(r"\{(\w+)\}")
-_URL = re.compile(r"https?://[^\s<>\"'「」（）()、。]+")
 _LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
@@ -480,59 +479,6 @@ def uses_personal_variables(message: dict[str, Any]) -> bool:
     return any(set(_VARIABLE.findall(text)) & PERSONAL_VARIABLES for _, text in _texts(message))
 
 
-def trackable_urls(shop: Shop, rendered: list[dict[str, Any]]) -> list[str]:
-    """Links in the LINE messages that lead to the shop (others stay as written)."""
-    found: list[str] = []
-    for url in _urls(rendered):
-        try:
-            links.check_target(shop, url)
-        except DomainError:
-            continue
-        found.append(url)
-    return list(dict.fromkeys(found))
-
-
-def _urls(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if (
-            node.get("type") == "text"
-            and isinstance(node.get("text"), str)
-            and "contents" not in node
-        ):
-            yield from _URL.findall(node["text"])
-        if node.get("type") == "uri" and isinstance(node.get("uri"), str):
-            yield node["uri"]
-        for key, child in node.items():
-            if key != "text":
-                yield from _urls(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from _urls(child)
-
-
-def retarget(rendered: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
-    """A copy of the LINE messages with each link in `mapping` replaced by its tracked URL."""
-    if not mapping:
-        return rendered
-    out = copy.deepcopy(rendered)
-    pattern = re.compile("|".join(re.escape(u) for u in sorted(mapping, key=len, reverse=True)))
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "uri" and node.get("uri") in mapping:
-                node["uri"] = mapping[node["uri"]]
-            if isinstance(node.get("text"), str) and node.get("type") == "text":
-                node["text"] = pattern.sub(lambda m: mapping[m.group(0)], node["text"])
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(out)
-    return out
-
-
 @dataclass
 class _Plan:
     """How one broadcast's content is made: once for everyone, or per recipient."""
@@ -557,12 +503,14 @@ def _for_nobody(shop: Shop, broadcast: Broadcast, *, now: datetime) -> list[dict
 
 def is_personalised(shop: Shop, broadcast: Broadcast, *, now: datetime) -> bool:
     """Whether each recipient gets their own content (sent one by one rather than multicast):
-    a coupon, a personal variable, or links tracked per recipient."""
+    a coupon, a personal variable, each one's recommendations, or links tracked per recipient."""
     if _offer(shop, broadcast) is not None or uses_personal_variables(broadcast.message):
+        return True
+    if recommended.needed(broadcast.message):
         return True
     if broadcast.link_tracking != LinkTracking.PER_RECIPIENT:
         return False
-    return bool(trackable_urls(shop, _for_nobody(shop, broadcast, now=now)))
+    return bool(links.trackable_urls(shop, _for_nobody(shop, broadcast, now=now)))
 
 
 def _plan(shop: Shop, broadcast: Broadcast, *, now: datetime) -> _Plan:
@@ -572,9 +520,9 @@ def _plan(shop: Shop, broadcast: Broadcast, *, now: datetime) -> _Plan:
         return _Plan(True, None, offer, shared_links)
     rendered = _for_nobody(shop, broadcast, now=now)
     if broadcast.link_tracking == LinkTracking.SHARED:
-        for url in trackable_urls(shop, rendered):
+        for url in links.trackable_urls(shop, rendered):
             shared_links[url] = _shared_link(shop, broadcast, url)
-    return _Plan(False, retarget(rendered, shared_links), None, shared_links)
+    return _Plan(False, links.retarget(rendered, shared_links), None, shared_links)
 
 
 def _shared_link(shop: Shop, broadcast: Broadcast, url: str) -> str:
@@ -822,11 +770,19 @@ def _personal_content(
             )
         except DomainError:  # the offer ran out: the message goes without a coupon
             coupon = None
-    facts = messages.gather(shop, {}, customer=customer, line_user=user, coupon=coupon, now=now)
+    facts = messages.gather(
+        shop,
+        {},
+        customer=customer,
+        line_user=user,
+        coupon=coupon,
+        recommend=recommended.needed(broadcast.message),
+        now=now,
+    )
     rendered = messages.render(shop, broadcast.message, facts)
     if broadcast.link_tracking == LinkTracking.OFF:
         return rendered, coupon.id if coupon else None
-    urls = trackable_urls(shop, rendered)
+    urls = links.trackable_urls(shop, rendered)
     if broadcast.link_tracking == LinkTracking.SHARED:
         for url in urls:
             if url not in plan.shared_links:
@@ -839,7 +795,7 @@ def _personal_content(
             )
             for url in urls
         }
-    return retarget(rendered, mapping), coupon.id if coupon else None
+    return links.retarget(rendered, mapping), coupon.id if coupon else None
 
 
 def due_ids(*, now: datetime, limit: int = 100) -> list[int]:

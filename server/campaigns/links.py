@@ -9,18 +9,21 @@ database cannot turn the app into an open redirect. Tokens are 128 random bits.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
 from sqlalchemy import insert, select
 
 from server.db import db
-from server.errors import Invalid, NotFound
+from server.errors import DomainError, Invalid, NotFound
 from server.line.models import LineUser
 from server.shops.models import Shop
 
@@ -30,6 +33,7 @@ from .models import LinkClick, TrackedLink
 # backslashes (`https://shop.example\@evil.test`), and percent-encoded ones in the host.
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f\\]")
 _HOST = re.compile(r"^[a-z0-9.-]+$")
+_URL = re.compile(r"https?://[^\s<>\"'「」（）()、。]+")
 _BOTS = ("bot", "crawler", "spider", "facebookexternalhit", "preview", "slurp")
 
 
@@ -135,6 +139,76 @@ def track_many(
     for start in range(0, len(rows), 5000):
         db.session.execute(insert(TrackedLink), rows[start : start + 5000])
     return {user_id: redirect_url(token) for user_id, token in tokens.items()}
+
+
+def track_messages(
+    shop: Shop,
+    rendered: list[dict[str, Any]],
+    *,
+    line_user: LineUser,
+    source_kind: str,
+    source_id: int,
+) -> list[dict[str, Any]]:
+    """A copy of LINE messages for one recipient with each link to the shop tracked (one new
+    TrackedLink per distinct URL, naming the recipient); links elsewhere stay as written."""
+    mapping = {
+        url: track_url(shop, url, line_user=line_user, source_kind=source_kind, source_id=source_id)
+        for url in trackable_urls(shop, rendered)
+    }
+    return retarget(rendered, mapping)
+
+
+def trackable_urls(shop: Shop, rendered: list[dict[str, Any]]) -> list[str]:
+    """Links in the LINE messages that lead to the shop (others stay as written)."""
+    found: list[str] = []
+    for url in _urls(rendered):
+        try:
+            check_target(shop, url)
+        except DomainError:
+            continue
+        found.append(url)
+    return list(dict.fromkeys(found))
+
+
+def _urls(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if (
+            node.get("type") == "text"
+            and isinstance(node.get("text"), str)
+            and "contents" not in node
+        ):
+            yield from _URL.findall(node["text"])
+        if node.get("type") == "uri" and isinstance(node.get("uri"), str):
+            yield node["uri"]
+        for key, child in node.items():
+            if key != "text":
+                yield from _urls(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _urls(child)
+
+
+def retarget(rendered: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """A copy of the LINE messages with each link in `mapping` replaced by its tracked URL."""
+    if not mapping:
+        return rendered
+    out = copy.deepcopy(rendered)
+    pattern = re.compile("|".join(re.escape(u) for u in sorted(mapping, key=len, reverse=True)))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "uri" and node.get("uri") in mapping:
+                node["uri"] = mapping[node["uri"]]
+            if isinstance(node.get("text"), str) and node.get("type") == "text":
+                node["text"] = pattern.sub(lambda m: mapping[m.group(0)], node["text"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(out)
+    return out
 
 
 def redirect_url(token: str) -> str:

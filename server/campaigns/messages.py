@@ -12,6 +12,9 @@ A step's `message` is one of:
          `body_by_reason` replaces the body for a cancellation reason, as for text.
          "card" is one bubble (a coupon block is added when the step hands out a coupon);
          "products" is a carousel of what the trigger order contained.
+- flex, layout "recommended": {"type": "flex", "layout": "recommended", "title": "...",
+         "body": "..."}: the title and body as an intro text, then the recipient's
+         recommendations as a carousel (recommended.py); it has its own buttons.
 
 Variables are written `{name}` in any text: see VARIABLES. Unknown ones are refused when the
 step is saved (`check_message`), so a typo never reaches a customer.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -32,14 +35,16 @@ from sqlalchemy import select
 from server.commerce.models import Customer, Order, Product
 from server.coupons import services as coupons
 from server.coupons.models import Coupon, CouponOffer, CouponSource, DiscountKind
-from server.db import db
+from server.db import db, utcnow
 from server.errors import Invalid
 from server.i18n import translate
 from server.line.channels import find_channel
 from server.line.models import LineUser
 from server.membership import services as membership
+from server.recommendations.serving import Recommendation
 from server.shops.models import Shop
 
+from . import recommended
 from .models import Enrollment, Step
 
 VARIABLES: tuple[str, ...] = (
@@ -58,8 +63,9 @@ VARIABLES: tuple[str, ...] = (
     "coupon_expires",  # when the coupon ends, shop time zone
     "coupon_url",  # applies the code and opens the shop
     "restart_url",  # where to restart the subscription (the product page, else the shop)
+    *recommended.VARIABLES,  # the recipient's recommendations
 )
-LAYOUTS = ("card", "products")
+LAYOUTS = ("card", "products", recommended.LAYOUT)
 MESSAGE_TYPES = ("text", "image", "flex")
 MAX_PRODUCTS = 10  # bubbles in a carousel (LINE allows 12)
 _VARIABLE = re.compile(r"\{(\w+)\}")
@@ -94,6 +100,7 @@ class Facts:
     reason: str | None
     products: list[Product]
     coupon: CouponFacts | None
+    recommendations: list[Recommendation] = field(default_factory=list)
 
 
 # Validation ----------------------------------------------------------------------------------
@@ -156,6 +163,15 @@ def check_message(message: Any, *, path: str = "message") -> dict[str, Any]:
         "title": text("title", required=layout == "card", limit=200),
         "body": text("body", required=False, limit=2000),
     }
+    if layout == recommended.LAYOUT:
+        for name in ("image_url", "button_label", "button_url", "body_by_reason"):
+            if message.get(name):
+                raise InvalidStepMessage(
+                    f"{path}.{name}: the recommendations carousel shows each product's own "
+                    "image and button",
+                    path=f"{path}.{name}",
+                )
+        return clean
     if variants := _by_reason(message, "body_by_reason", path, REASONS, 2000):
         clean["body_by_reason"] = variants
     if image := text("image_url", required=False, limit=1000):
@@ -263,6 +279,7 @@ def build(
         customer=customer,
         line_user=line_user,
         coupon=coupon,
+        recommend=recommended.needed(step.message),
         now=now,
     )
     return Built(render(shop, step.message, facts), coupon.id if coupon else None)
@@ -275,8 +292,11 @@ def gather(
     customer: Customer | None,
     line_user: LineUser | None,
     coupon: Coupon | None,
+    recommend: bool = False,
     now: datetime,
 ) -> Facts:
+    """What the variables of one recipient's message read. `recommend`: also their
+    recommendations (read only for messages that show them)."""
     locale = locale_of(line_user, customer)
     products = _products(shop, context)
     values: dict[str, str] = {
@@ -303,19 +323,28 @@ def gather(
             coupon.valid_until,
         )
     _coupon_values(shop, values, facts_coupon, locale, landing=values["restart_url"])
+    recs = recommended.for_recipient(shop, customer, locale=locale, now=now) if recommend else []
+    values.update(recommended.values(shop, recs, locale))
     return Facts(
         locale=locale,
         values=values,
         reason=context.get("reason") if isinstance(context.get("reason"), str) else None,
         products=products,
         coupon=facts_coupon,
+        recommendations=recs,
     )
 
 
 def sample_facts(
-    shop: Shop, *, locale: str, coupon_offer: CouponOffer | None, reason: str | None
+    shop: Shop,
+    *,
+    locale: str,
+    coupon_offer: CouponOffer | None,
+    reason: str | None,
+    now: datetime | None = None,
 ) -> Facts:
-    """Stand-in values for the editor's preview: the shop's own products, a sample coupon."""
+    """Stand-in values for the editor's preview: the shop's own products, a sample coupon, and
+    its best sellers as the recommendations."""
     products = list(
         db.session.scalars(
             Product.for_shop(shop)
@@ -346,7 +375,9 @@ def sample_facts(
         values["coupon_expires"] = translate(
             "campaigns.line.valid_hours", locale=locale, hours=coupon_offer.valid_hours
         )
-    return Facts(locale, values, reason, products, sample)
+    recs = recommended.for_recipient(shop, None, locale=locale, now=now or utcnow())
+    values.update(recommended.values(shop, recs, locale))
+    return Facts(locale, values, reason, products, sample, recs)
 
 
 def render(shop: Shop, message: Mapping[str, Any], facts: Facts) -> list[dict[str, Any]]:
@@ -384,6 +415,9 @@ def render(shop: Shop, message: Mapping[str, Any], facts: Facts) -> list[dict[st
         result.append({"type": "image", "originalContentUrl": url, "previewImageUrl": url})
         return result
     layout = message.get("layout", "card")
+    if layout == recommended.LAYOUT:
+        intro = _intro(message, values)
+        return recommended.render(shop, intro, facts.recommendations, locale=facts.locale)
     if layout == "products":
         return _carousel(
             shop, message, facts, [_product_bubble(shop, p, facts) for p in facts.products]
@@ -564,18 +598,17 @@ def _product_bubble(shop: Shop, product: Product, facts: Facts) -> dict[str, Any
     return bubble
 
 
+def _intro(message: Mapping[str, Any], values: Mapping[str, str]) -> str:
+    """A carousel's title and body, as the text before it."""
+    parts = (fill(message.get("title") or "", values), fill(message.get("body") or "", values))
+    return " ".join(part for part in parts if part).strip()
+
+
 def _carousel(
     shop: Shop, message: Mapping[str, Any], facts: Facts, bubbles: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     values = facts.values
-    intro = " ".join(
-        part
-        for part in (
-            fill(message.get("title") or "", values),
-            fill(message.get("body") or "", values),
-        )
-        if part
-    ).strip()
+    intro = _intro(message, values)
     out: list[dict[str, Any]] = []
     if intro:
         out.append({"type": "text", "text": intro[:5000]})

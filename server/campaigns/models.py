@@ -110,8 +110,7 @@ class Step(ShopScoped, TimestampMixin, Model):
     (`delay_from`); with `at_time` ("10:00") it goes out at that time of the shop's zone on the
     day the delay lands on. `delay_source` computes the delay from data instead: "cancellation"
     (the restart timing the cancellation answers give, e.g. 2 units left of a 30-day product →
-    day 60) or "usage" (when the product bought would run out). Without the data the fixed delay
-    applies.
+    day 60). Without the data the fixed delay applies.
     """
 
     __tablename__ = "scenario_steps"
@@ -129,7 +128,7 @@ class Step(ShopScoped, TimestampMixin, Model):
     delay_hours: Mapped[int] = mapped_column(default=0)
     delay_from: Mapped[str] = mapped_column(String(16), default="entry")  # entry | previous
     at_time: Mapped[str | None] = mapped_column(String(5))  # "HH:MM", shop time zone
-    delay_source: Mapped[str | None] = mapped_column(String(16))  # cancellation | usage
+    delay_source: Mapped[str | None] = mapped_column(String(16))  # cancellation
     # {"type": "text" | "image" | "flex", ...}: see messages.py for each shape.
     message: Mapped[dict[str, Any]] = mapped_column(default=dict)
     coupon_offer_id: Mapped[int | None] = mapped_column(

@@ -30,7 +30,7 @@ from server.line import delivery
 from server.line.models import LineUser
 from server.shops.models import DEFAULT_TIMEZONE, Shop
 
-from . import cancellation, messages
+from . import cancellation, links, messages
 from .models import (
     Enrollment,
     EnrollmentState,
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 500
 CLAIM_LEASE = timedelta(minutes=10)
 SOURCE_PREFIX = "scenario:"  # Delivery.source of step messages: "scenario:<scenario id>"
+LINK_SOURCE = "scenario_step"  # TrackedLink.source_kind of step links; source_id: the step
 
 
 # When ----------------------------------------------------------------------------------------
@@ -346,10 +347,14 @@ def send_one(shop: Shop, row: ScheduledMessage, *, now: datetime) -> None:
         finish(enrollment, EnrollmentState.EXITED, now=now, reason=reason, detail="at send time")
         return
     built = messages.build(shop, step, enrollment, customer=customer, line_user=line_user, now=now)
+    # Links to the shop become the recipient's own /r/<token> links, so a click names them.
+    tracked = links.track_messages(
+        shop, built.messages, line_user=line_user, source_kind=LINK_SOURCE, source_id=step.id
+    )
     sent = delivery.deliver(
         shop,
         line_user,
-        built.messages,
+        tracked,
         kind="promotional",
         source=f"{SOURCE_PREFIX}{enrollment.scenario_id}",
         now=now,

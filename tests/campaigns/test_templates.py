@@ -4,6 +4,7 @@ webhooks (signature) in, the LINE stand-in (OpenAPI-checked) and the Shopify sta
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from server.campaigns import editing, messages, templates, triggers
-from server.campaigns.models import EnrollmentState, ExitReason, Scenario
+from server.campaigns.models import EnrollmentState, ExitReason, Scenario, TrackedLink
 from server.coupons.models import Coupon
 from server.db import db
 from server.line import messages as line_messages
@@ -87,6 +88,16 @@ def switch_on(shop: Shop, key: str) -> Scenario:
 
 def pushed(line_api: LineStandIn, user_id: str) -> list[dict[str, Any]]:
     return [m for _, batch in line_api.delivered(user_id) for m in batch]
+
+
+def target(uri: str) -> str:
+    """Where a step's tracked /r/<token> link leads (links to the shop are tracked per friend)."""
+    assert uri.startswith("https://kizuna.test/r/"), uri
+    token = uri.removeprefix("https://kizuna.test/r/")
+    link = db.session.scalar(select(TrackedLink).where(TrackedLink.token == token))
+    assert link is not None
+    assert link.source_kind == "scenario_step"
+    return link.url
 
 
 def texts_of(message: dict[str, Any]) -> str:
@@ -193,7 +204,7 @@ def test_the_upsell_runs_from_a_one_off_order_webhook(
     assert howto["altText"] == "酵素ドリンクのおすすめの使い方"
     assert "山田 花子様、先日は酵素ドリンクをお買い上げいただき" in texts_of(howto)
     button = howto["contents"]["footer"]["contents"][0]["action"]
-    assert button["uri"] == f"https://{shop.domain}/products/enzyme-drink"
+    assert target(button["uri"]) == f"https://{shop.domain}/products/enzyme-drink"
 
     tick(jst(2026, 4, 13, 12, 0))  # day 7, 12:00
     voices = pushed(line_api, buyer.user_id)[1]
@@ -221,7 +232,7 @@ def test_the_upsell_runs_from_a_one_off_order_webhook(
     assert "4月19日 10:00まで有効" in body
     use = offer_card["contents"]["footer"]["contents"][0]["action"]
     assert (
-        use["uri"]
+        target(use["uri"])
         == f"https://{shop.domain}/discount/{coupon.code}?redirect=%2Fproducts%2Fenzyme-drink"
     )
     assert enrollments(scenario)[0].state == EnrollmentState.COMPLETED
@@ -320,7 +331,8 @@ def test_the_reactivation_asks_why_and_times_the_restart_by_the_answer(
     tick(jst(2026, 4, 7, 10, 0))  # day 1, 10:00: thanks and how to restart, for leftover stock
     day_one = pushed(line_api, buyer.user_id)[1]
     assert "お手元の酵素ドリンクがなくなる頃に" in day_one["text"]
-    assert f"https://{shop.domain}/products/enzyme-drink" in day_one["text"]
+    [restart_link] = re.findall(r"https://kizuna\.test/r/[\w-]+", day_one["text"])
+    assert target(restart_link) == f"https://{shop.domain}/products/enzyme-drink"
 
     tick(jst(2026, 5, 6, 10, 0))  # the fixed day 30 has moved: 2 units × 30 days
     assert len(pushed(line_api, buyer.user_id)) == 2
