@@ -219,6 +219,15 @@ def trigger_params(shop: Shop, trigger: str, data: Any, errors: _Errors) -> dict
                 "give a number of days, or a multiple of the customer's own interval",
             )
         return clean
+    if trigger == Trigger.DUE_TO_REORDER:
+        return {
+            "days_ahead": _int(
+                data.get("days_ahead"), f"{path}.days_ahead", errors, 0, 30, default=0
+            ),
+            "product_ids": _ids(
+                shop, Product, data.get("product_ids"), f"{path}.product_ids", errors
+            ),
+        }
     if trigger == Trigger.COUPON_EXPIRING:
         return {
             "hours_before": _int(

@@ -26,7 +26,7 @@ class Trigger(StrEnum):
     TIER_CHANGED = "tier_changed"  # params: direction (up/down/any), tier_ids
     DORMANT = "dormant"  # params: days, or multiple × the customer's own interval
     COUPON_EXPIRING = "coupon_expiring"  # params: hours_before, offer_ids
-    DUE_TO_REORDER = "due_to_reorder"  # params: days_ahead (recommendations' reorder timing)
+    DUE_TO_REORDER = "due_to_reorder"  # params: days_ahead, product_ids (predicted run-out)
     MANUAL = "manual"  # nobody enters by themselves: the merchant enrolls the entry segment
 
 

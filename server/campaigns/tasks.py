@@ -60,6 +60,21 @@ def find_expiring_coupons() -> None:
         db.session.commit()
 
 
+@periodic(hour="0", minute="40")
+def find_customers_due_to_reorder() -> None:
+    """Daily (09:40 in Japan, after the recommendations' morning refresh of the customers due):
+    customers whose product runs out today enter the reorder scenarios."""
+    now = utcnow()
+    for scenario in triggers.scenarios_with_trigger(Trigger.DUE_TO_REORDER):
+        shop = db.session.get(Shop, scenario.shop_id)
+        if shop is None or not shop.installed:
+            continue
+        entered = triggers.find_due_to_reorder(shop, scenario, now=now)
+        db.session.commit()
+        if entered:
+            log.info("scenario %s: %d customers due to reorder entered", scenario.id, entered)
+
+
 @task()
 def send_broadcast(broadcast_id: int) -> None:
     """A broadcast scheduled for now: claimed, its recipients fixed, handed to the pipeline."""

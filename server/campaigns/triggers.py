@@ -8,7 +8,7 @@ features call (each registered in that feature's tuple, see below), and the peri
 - on_survey_answered: line/events.py, after the 9-segment survey postback placed a friend
 - on_linked, on_unlinked: linking/services.py LINK_LISTENERS, UNLINK_LISTENERS
 - on_tier_change: membership/services.py TIER_LISTENERS (by path)
-- find_dormant, find_expiring_coupons: the periodic tasks in tasks.py
+- find_dormant, find_expiring_coupons, find_due_to_reorder: the periodic tasks in tasks.py
 
 Everything runs inside the caller's transaction and is idempotent: each entry has a trigger key
 (the order, the follow's time, the cancellation's time, ...), so an event delivered twice
@@ -18,7 +18,8 @@ enrolls once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,9 +32,10 @@ from server.db import db
 from server.line.models import LineUser
 from server.membership.models import Member
 from server.membership.services import TierChange
+from server.recommendations import serving
 from server.shops.models import Shop
 
-from . import cancellation, services
+from . import cancellation, scheduling, services
 from .models import Enrollment, ExitReason, Scenario, Trigger
 
 log = logging.getLogger(__name__)
@@ -352,6 +354,44 @@ def find_expiring_coupons(shop: Shop, scenario: Scenario, *, now: datetime) -> i
             customer_id=customer_id,
             trigger_key=f"coupon:{coupon_id}",
             context={"coupon_id": coupon_id},
+            now=now,
+        )
+        entered += enrollment is not None
+    return entered
+
+
+def find_due_to_reorder(shop: Shop, scenario: Scenario, *, now: datetime) -> int:
+    """Enroll the customers whose predicted run-out of a product they buy again falls today in
+    the shop's zone (or `days_ahead` days later), optionally only for `product_ids`.
+
+    The trigger key is the purchase the run-out follows (product and time of the last
+    purchase): a refreshed prediction that moves the date does not enroll again, the next
+    purchase starts a new cycle. A customer due for several products enters once, with all of
+    them in the context (the {products} variable). Returns how many entered.
+    """
+    params = scenario.trigger_params or {}
+    zone = scheduling.shop_zone(shop)
+    day = now.astimezone(zone).date() + timedelta(days=int(params.get("days_ahead") or 0))
+    start = datetime.combine(day, dtime(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), dtime(0), tzinfo=zone).astimezone(UTC)
+    wanted = set(params.get("product_ids") or [])
+    due: dict[int, list[serving.DueReorder]] = {}
+    for item in serving.reorders_due(shop, start=start, end=end):
+        if not wanted or item.product_id in wanted:
+            due.setdefault(item.customer_id, []).append(item)
+    entered = 0
+    for customer_id, items in due.items():
+        first = items[0]  # the earliest run-out of the day
+        enrollment = services.enroll(
+            shop,
+            scenario,
+            customer_id=customer_id,
+            trigger_key=f"reorder:{first.product_id}:{_stamp(first.last_purchased_at, now)}",
+            context={
+                "source": "due_to_reorder",
+                "product_ids": [item.product_id for item in items],
+                "due_on": day.isoformat(),
+            },
             now=now,
         )
         entered += enrollment is not None
