@@ -33,6 +33,7 @@ from server.segments.models import Segment
 from server.shops.models import Shop
 
 from . import scheduling
+from .holdout import in_holdout
 from .models import (
     Enrollment,
     EnrollmentState,
@@ -171,7 +172,7 @@ def enroll(
         subject=subject,
         trigger_key=ONCE if scenario.once_per_person else trigger_key[:128],
         state=EnrollmentState.ACTIVE,
-        holdout=False,
+        holdout=held_out(scenario, subject),
         entered_at=now,
         steps_sent=0,
         context=context or {},
@@ -185,6 +186,14 @@ def enroll(
     scheduling.schedule_first(shop, enrollment, now=now)
     log.info("enrollment %s: scenario %s", enrollment.id, scenario.id)
     return enrollment
+
+
+def held_out(scenario: Scenario, subject: str) -> bool:
+    """Whether this person is in the scenario's holdout group: always the same answer for the
+    same person and scenario (holdout.py). Held-out people go through the steps' schedule, so
+    exits and the report treat them like the others, but nothing is sent to them."""
+    percent = scenario.holdout_percent or 0
+    return percent > 0 and in_holdout(scenario.holdout_salt, subject, percent)
 
 
 def _subject_expression(customer_id: Any, line_user_id: Any) -> ColumnElement[str]:
@@ -308,10 +317,31 @@ def enroll_people(
         Enrollment.entered_at == now,
     )
     entered = db.session.scalar(select(func.count()).select_from(Enrollment).where(new)) or 0
+    if entered and scenario.holdout_percent:
+        _assign_holdout(scenario, new)
     if entered:
         _schedule_first_for(shop, scenario, new, now=now)
     log.info("scenario %s: %d people enrolled at once", scenario.id, entered)
     return int(entered)
+
+
+def _assign_holdout(scenario: Scenario, new: ColumnElement[bool]) -> None:
+    """Mark the freshly inserted enrollments that fall in the holdout (the HMAC is computed
+    here, not in SQL, so both databases and `enroll` agree)."""
+    held = [
+        enrollment_id
+        for enrollment_id, subject in db.session.execute(
+            select(Enrollment.id, Enrollment.subject).where(new)
+        )
+        if held_out(scenario, subject)
+    ]
+    for start in range(0, len(held), 5000):
+        db.session.execute(
+            sa.update(Enrollment)
+            .where(Enrollment.id.in_(held[start : start + 5000]))
+            .values(holdout=True)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _schedule_first_for(
