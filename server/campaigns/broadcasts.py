@@ -471,7 +471,13 @@ def render_sample(
     shop: Shop, message: dict[str, Any], offer: CouponOffer | None, *, locale: str
 ) -> list[dict[str, Any]]:
     """The LINE messages with sample values (the composer's preview)."""
-    facts = messages.sample_facts(shop, locale=locale, coupon_offer=offer, reason=None)
+    facts = messages.sample_facts(
+        shop,
+        locale=locale,
+        coupon_offer=offer,
+        reason=None,
+        recommend=recommended.needed(message),
+    )
     return messages.render(shop, message, facts)
 
 

@@ -341,10 +341,11 @@ def sample_facts(
     locale: str,
     coupon_offer: CouponOffer | None,
     reason: str | None,
+    recommend: bool = False,
     now: datetime | None = None,
 ) -> Facts:
     """Stand-in values for the editor's preview: the shop's own products, a sample coupon, and
-    its best sellers as the recommendations."""
+    (`recommend`: for messages that show them) its best sellers as the recommendations."""
     products = list(
         db.session.scalars(
             Product.for_shop(shop)
@@ -375,7 +376,11 @@ def sample_facts(
         values["coupon_expires"] = translate(
             "campaigns.line.valid_hours", locale=locale, hours=coupon_offer.valid_hours
         )
-    recs = recommended.for_recipient(shop, None, locale=locale, now=now or utcnow())
+    recs = (
+        recommended.for_recipient(shop, None, locale=locale, now=now or utcnow())
+        if recommend
+        else []
+    )
     values.update(recommended.values(shop, recs, locale))
     return Facts(locale, values, reason, products, sample, recs)
 

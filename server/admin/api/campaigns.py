@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, g, request
 from sqlalchemy import case, func, select
 
-from server.campaigns import editing, messages, scheduling, services, templates
+from server.campaigns import editing, messages, recommended, scheduling, services, templates
 from server.campaigns.cancellation import REASONS
 from server.campaigns.models import (
     Enrollment,
@@ -262,7 +262,13 @@ def preview() -> dict[str, Any]:
             if step["coupon_offer_id"]
             else None
         )
-        facts = messages.sample_facts(g.shop, locale=locale, coupon_offer=offer, reason=reason)
+        facts = messages.sample_facts(
+            g.shop,
+            locale=locale,
+            coupon_offer=offer,
+            reason=reason,
+            recommend=recommended.needed(step["message"]),
+        )
         out.append(
             {
                 "index": index,
