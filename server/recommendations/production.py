@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +29,7 @@ from .algorithms import (
     Cache,
     Servable,
     _PopularityTable,
+    cached,
 )
 from .training import (
     FloatArray,
@@ -98,7 +99,7 @@ def fit(
         every=every,
         new=new,
         explain=top_k_per_row(sp.csr_matrix(similarity.T), EXPLAIN_SOURCES),
-        cycles=item_cycles(interactions),
+        cycles=cached(cache, (id(interactions), "cycles"), lambda: item_cycles(interactions)),
         usage_days=_usage(usage_days, interactions.n_items),
         popular=_PopularityTable(interactions, window, 50.0),
     )
@@ -149,8 +150,9 @@ def _top(row: FloatArray) -> list[int]:
 # Composing the stored lists ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A tuple, not a dataclass: a nightly run builds millions of them."""
+
     item: int
     kind: str  # reorder | discovery | popular
     anchor: int | None = None  # discovery: the customer's product that led here
@@ -182,8 +184,17 @@ def compose(
         last = _lookup(every_keys, last_keys, last_times)
         due = _lookup(every_keys, due_keys, due_at)
         anchors = _anchors(production.explain, seen, chunk, new)
-        for row in range(chunk.size):
-            out.append(_merge(every[row], repeat[row], last[row], due[row], new[row], anchors[row]))
+        # Whole arrays to Python lists once: per-row numpy access is most of a row's cost.
+        rows = zip(
+            every.tolist(),
+            repeat.tolist(),
+            np.where(np.isnan(last), None, last).tolist(),
+            np.where(np.isnan(due), None, due).tolist(),
+            new.tolist(),
+            anchors.tolist(),
+            strict=True,
+        )
+        out.extend(_merge(*row) for row in rows)
     return out
 
 
@@ -199,33 +210,26 @@ def _rank(
 
 
 def _merge(
-    every: NDArray[np.int64],
-    repeat: NDArray[np.bool_],
-    last: FloatArray,
-    due: FloatArray,
-    new: NDArray[np.int64],
-    anchors: NDArray[np.int64],
+    every: list[int],
+    repeat: list[bool],
+    last: list[float | None],
+    due: list[float | None],
+    new: list[int],
+    anchors: list[int],
 ) -> list[Entry]:
     fresh = [
-        Entry(int(i), "discovery" if a >= 0 else "popular", int(a) if a >= 0 else None)
-        for i, a in zip(new.tolist(), anchors.tolist(), strict=True)
+        Entry(i, "discovery", a) if a >= 0 else Entry(i, "popular")
+        for i, a in zip(new, anchors, strict=True)
         if i >= 0
     ]
     taken: set[int] = set()
     entries: list[Entry] = []
     cursor = 0
-    for position, item in enumerate(every.tolist()):
+    for position, item in enumerate(every):
         if item < 0:
             break
         if repeat[position]:
-            entries.append(
-                Entry(
-                    item,
-                    "reorder",
-                    last=None if np.isnan(last[position]) else float(last[position]),
-                    due=None if np.isnan(due[position]) else float(due[position]),
-                )
-            )
+            entries.append(Entry(item, "reorder", None, last[position], due[position]))
             taken.add(item)
             continue
         while cursor < len(fresh) and fresh[cursor].item in taken:

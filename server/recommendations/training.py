@@ -181,6 +181,15 @@ def row_scaled(matrix: sp.csr_matrix, factors: FloatArray) -> sp.csr_matrix:
     return out
 
 
+def distinct(values: NDArray[Any]) -> NDArray[Any]:
+    """np.unique(values) by sorting: numpy 2's hash-based np.unique (no return_* flags) takes
+    seconds on a million int64 keys, a sort milliseconds."""
+    ordered = np.sort(values, axis=None)
+    keep = np.ones(ordered.size, dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
 def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the k largest entries of each row (ties: any of them)."""
     matrix = sp.csr_matrix(matrix)
@@ -188,6 +197,17 @@ def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     lengths = np.diff(matrix.indptr)
     if lengths.size == 0 or lengths.max() <= k:
         return matrix
+    n_rows, n_cols = matrix.shape
+    if matrix.nnz * 8 > n_rows * n_cols and matrix.data.min() > 0:
+        # Dense enough: a partition per row is linear, the sort below is not.
+        dense = matrix.toarray()
+        best = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(dense, best, axis=1)
+        rows = np.repeat(np.arange(n_rows), k)
+        keep = values.ravel() != 0
+        return sp.csr_matrix(
+            (values.ravel()[keep], (rows[keep], best.ravel()[keep])), shape=matrix.shape
+        )
     rows = np.repeat(np.arange(matrix.shape[0]), lengths)
     order = np.lexsort((-matrix.data, rows))  # grouped by row, largest first
     rank = np.arange(order.size) - matrix.indptr[rows[order]]
@@ -323,7 +343,7 @@ def popularity(interactions: Interactions, window_days: float | None) -> FloatAr
         if window_days is None
         else interactions.times >= interactions.as_of - window_days
     )
-    pairs = np.unique(interactions.baskets[keep] * interactions.n_items + interactions.items[keep])
+    pairs = distinct(interactions.baskets[keep] * interactions.n_items + interactions.items[keep])
     return np.bincount(pairs % interactions.n_items, minlength=interactions.n_items).astype(
         np.float64
     )
@@ -383,7 +403,8 @@ class _Occasions:
 
 
 def _occasions(interactions: Interactions) -> _Occasions:
-    order = np.lexsort((interactions.times, interactions.items, interactions.users))
+    pair_key = interactions.users.astype(np.int64) * interactions.n_items + interactions.items
+    order = np.lexsort((interactions.times, pair_key))  # one key fewer: a third faster
     u = interactions.users[order]
     i = interactions.items[order]
     t = interactions.times[order]
