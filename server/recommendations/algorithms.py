@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
@@ -47,6 +48,8 @@ from .training import (
 
 # Dense score cells per batch of customers (float32): ~64 MB whatever the catalogue size.
 SCORE_CELLS = 1 << 24
+# Sparse scores denser than 1 / DENSE_SHARE of the cells are ranked as dense rows.
+DENSE_SHARE = 32
 
 # Shared between fits on the same data (the tuner fits dozens of variants): expensive parts
 # such as item similarities, keyed by what they depend on.
@@ -90,12 +93,31 @@ class Servable(Recommender, Protocol):
     def scores(self, users: IndexArray) -> NDArray[np.float32]: ...
 
 
+@dataclass(frozen=True)
+class SparseScores:
+    """Scores of some customers as a sparse part plus one of a few shared dense rows:
+    score(u, i) = part[u, i] + base[base_row[u], i]. Every customer of a segment gets the same
+    best sellers, so ranking needs only their own products and the head of that row's order,
+    never a dense customers x products matrix."""
+
+    part: sp.csr_matrix  # customers x products, entries > 0
+    base: NDArray[np.float32]  # rows x products, >= 0
+    base_row: IndexArray  # per customer
+
+    def dense(self) -> NDArray[np.float32]:
+        scores = np.asarray(self.part.toarray(), dtype=np.float32)
+        scores += self.base[self.base_row]
+        return scores
+
+
 class _Scorer:
-    """Shared ranking: dense scores per batch of customers, masking, top-k, popularity fill.
+    """Shared ranking: scores per batch of customers, masking, top-k, popularity fill.
 
     Products a model gives no positive score come after those it does, ordered by all-time
     popularity, so every list is full and a cold customer still gets the best sellers.
-    Subclasses build their item side in `_fit_items` and their customer side in `_fit_users`.
+    Subclasses build their item side in `_fit_items` and their customer side in `_fit_users`,
+    and score in `_sparse_scores` (ranked without dense matrices) or, when their scores are
+    dense anyway (EASE, TIFU-KNN), in `_scores`.
     """
 
     search_space: ClassVar[dict[str, list[Any]]] = {}
@@ -140,8 +162,14 @@ class _Scorer:
     def _fit_users(self, interactions: Interactions) -> None:
         return None
 
+    def _sparse_scores(self, users: IndexArray) -> SparseScores | None:
+        return None
+
     def _scores(self, users: IndexArray) -> NDArray[np.float32]:
-        raise NotImplementedError
+        parts = self._sparse_scores(users)
+        if parts is None:
+            raise NotImplementedError
+        return parts.dense()
 
     def scores(self, users: IndexArray) -> NDArray[np.float32]:
         """Dense scores (customers x products) before masking and the popularity fill."""
@@ -164,27 +192,129 @@ class _Scorer:
         if n_items == 0 or k <= 0:
             return outs
         fill = (self._fallback - 2.0).astype(np.float32)
+        sparse = type(self)._sparse_scores is not _Scorer._sparse_scores
         batch = max(1, SCORE_CELLS // n_items)
         for start in range(0, users.size, batch):
             chunk = users[start : start + batch]
-            known = np.flatnonzero((chunk >= 0) & (chunk < n_users))
-            if known.size == chunk.size:
-                scores = self._scores(chunk.astype(np.int32))
+            if sparse:
+                ranked = self._rank_sparse(chunk, k, modes, fill)
             else:
+                known = np.flatnonzero((chunk >= 0) & (chunk < n_users))
                 scores = np.zeros((chunk.size, n_items), dtype=np.float32)
                 if known.size:
                     scores[known] = self._scores(chunk[known].astype(np.int32))
-            # In place: unscored products rank after scored ones, by popularity.
-            np.copyto(scores, np.broadcast_to(fill, scores.shape), where=~(scores > 0))
-            for out, exclude_seen in zip(outs, modes, strict=True):
-                if exclude_seen and known.size:
-                    seen = sp.csr_matrix(self._seen[chunk[known]])
-                    rows = known[np.repeat(np.arange(known.size), np.diff(seen.indptr))]
-                    scores[rows, seen.indices] = -np.inf
-                best = top_k_indices(scores, k)
-                best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = -1
-                out[start : start + chunk.size, : best.shape[1]] = best
+                # In place: unscored products rank after scored ones, by popularity.
+                np.copyto(scores, np.broadcast_to(fill, scores.shape), where=~(scores > 0))
+                ranked = self._top_dense(scores, chunk, known, k, modes)
+            for out, best in zip(outs, ranked, strict=True):
+                out[start : start + chunk.size] = best
         return outs
+
+    def _rank_sparse(
+        self, users: NDArray[np.int64], k: int, modes: tuple[bool, ...], fill: NDArray[np.float32]
+    ) -> list[NDArray[np.int64]]:
+        """Top-k from SparseScores, as ranking `dense()` with the fill would (ties: lower
+        index first). Outside a customer's sparse part every product scores its base row's
+        value (or the fill), so the best of those are the first products of that row's order
+        that are not in the sparse part (nor bought, for new products only): the first
+        k + (sparse entries) + (bought products) of the order always hold k of them."""
+        n_users, n_items = self._seen.shape
+        known = np.flatnonzero((users >= 0) & (users < n_users))
+        parts = self._sparse_scores(users[known].astype(np.int32))
+        if parts is None:
+            raise NotImplementedError
+        # Customers unknown to the model: no sparse part, and a zero base row (the fill).
+        part = _rows_placed(parts.part, known, users.size)
+        part.eliminate_zeros()
+        base_row = np.full(users.size, parts.base.shape[0], dtype=np.int64)
+        base_row[known] = parts.base_row
+        base = np.vstack([parts.base, np.zeros((1, n_items), dtype=np.float32)])
+        if part.nnz * DENSE_SHARE > users.size * n_items:
+            # Most products scored anyway (a small catalogue): dense is faster.
+            scores = np.asarray(part.toarray(), dtype=np.float32) + base[base_row]
+            np.copyto(scores, np.broadcast_to(fill, scores.shape), where=~(scores > 0))
+            return self._top_dense(scores, users, known, k, modes)
+        seen = _rows_placed(self._seen[users[known]], known, users.size)
+        outside = np.where(base > 0, base, fill[None, :]).astype(np.float32)
+        head = np.argsort(-outside, axis=1, kind="stable")
+        rows = np.repeat(np.arange(users.size), np.diff(part.indptr))
+        values = part.data + base[base_row[rows], part.indices]
+        lengths = np.minimum(k + np.diff(part.indptr) + np.diff(seen.indptr), n_items)
+        head_rows = np.repeat(np.arange(users.size), lengths)
+        position = np.arange(head_rows.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        head_items = head[base_row[head_rows], position]
+        taken = np.zeros((users.size, n_items), dtype=bool)  # a batch is SCORE_CELLS at most
+        taken[rows, part.indices] = True
+        in_part = taken[head_rows, head_items]
+        seen_rows = np.repeat(np.arange(users.size), np.diff(seen.indptr))
+        taken[:] = False
+        taken[seen_rows, seen.indices] = True
+        outs = []
+        for exclude_seen in modes:
+            keep = ~taken[rows, part.indices] if exclude_seen else np.ones(rows.size, bool)
+            top_rows, top_items, top_values = _top_per_row(
+                rows[keep], part.indices[keep], values[keep], k
+            )
+            fresh = ~in_part & ~taken[head_rows, head_items] if exclude_seen else ~in_part
+            r, i = head_rows[fresh], head_items[fresh]
+            first = _rank_in_row(r, users.size) < k  # the head is in order already
+            r, i = r[first], i[first]
+            values_out = outside[base_row[r], i]
+            r, i, _ = _top_per_row(
+                np.r_[top_rows, r], np.r_[top_items, i], np.r_[top_values, values_out], k
+            )
+            best = np.full((users.size, k), -1, dtype=np.int64)
+            best[r, _rank_in_row(r, users.size)] = i
+            outs.append(best)
+        return outs
+
+    def _top_dense(
+        self,
+        scores: NDArray[np.float32],
+        users: NDArray[np.int64],
+        known: NDArray[np.intp],
+        k: int,
+        modes: tuple[bool, ...],
+    ) -> list[NDArray[np.int64]]:
+        """Top-k of filled dense scores per mode (new products only: bought ones masked)."""
+        outs = []
+        for exclude_seen in modes:
+            if exclude_seen and known.size:
+                seen = sp.csr_matrix(self._seen[users[known]])
+                rows = known[np.repeat(np.arange(known.size), np.diff(seen.indptr))]
+                scores[rows, seen.indices] = -np.inf
+            best = np.full((users.size, k), -1, dtype=np.int64)
+            top = top_k_indices(scores, k)
+            top[~np.isfinite(np.take_along_axis(scores, top, axis=1))] = -1
+            best[:, : top.shape[1]] = top
+            outs.append(best)
+        return outs
+
+
+def _top_per_row(
+    rows: NDArray[np.int64], items: NDArray[Any], values: NDArray[np.float32], k: int
+) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.float32]]:
+    """The k largest values of each row, grouped by row, best first; ties keep the input
+    order (lower item first when the input is). One stable sort of a float key (row, then
+    value), not a three-key lexsort."""
+    scale = 2.0 * float(np.abs(values).max()) + 1.0 if values.size else 1.0
+    order = np.argsort(rows - values.astype(np.float64) / scale, kind="stable")
+    rows, items, values = rows[order], items[order], values[order]
+    keep = _rank_in_row(rows, int(rows.max()) + 1 if rows.size else 0) < k
+    return rows[keep], items[keep], values[keep]
+
+
+def _rank_in_row(rows: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:
+    """Position of each entry within its row, for entries grouped by row."""
+    return np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
+
+
+def _rows_placed(matrix: sp.spmatrix, rows: NDArray[np.intp], n_rows: int) -> sp.csr_matrix:
+    """`matrix` with its row n moved to row rows[n] of an n_rows-row matrix."""
+    coo = sp.coo_matrix(matrix)
+    return sp.csr_matrix(
+        (coo.data.astype(np.float32), (rows[coo.row], coo.col)), shape=(n_rows, matrix.shape[1])
+    )
 
 
 def top_k_indices(values: NDArray[np.float32], k: int) -> NDArray[np.int64]:
@@ -245,29 +375,20 @@ class _PopularityTable:
             row = (counts + prior * share) / (counts.sum() + prior)
             self.by_segment[segment] = row / max(row.max(), 1e-12)
 
-    def rows(self, users: IndexArray, segments: IndexArray | None) -> NDArray[np.float32]:
-        table = np.zeros((users.size, self.overall.size), dtype=np.float32)
-        self.add_to(table, users, segments, 1.0)
-        return table
-
-    def add_to(
-        self,
-        scores: NDArray[np.float32],
-        users: IndexArray,
-        segments: IndexArray | None,
-        weight: float,
-    ) -> None:
-        """scores += weight * each customer's popularity row, in place."""
-        if weight == 0:
-            return
-        if segments is None or not self.by_segment:
-            scores += (weight * self.overall).astype(np.float32)
-            return
-        user_segment = segments[users]
-        plain = ~np.isin(user_segment, list(self.by_segment))
-        scores[plain] += (weight * self.overall).astype(np.float32)
-        for segment, row in self.by_segment.items():
-            scores[user_segment == segment] += (weight * row).astype(np.float32)
+    def base(
+        self, users: IndexArray, segments: IndexArray | None, weight: float
+    ) -> tuple[NDArray[np.float32], IndexArray]:
+        """weight x the popularity rows (0: shop-wide, then one per segment), and each
+        customer's row: their segment's, or the shop-wide one."""
+        keys = sorted(self.by_segment) if segments is not None else []
+        rows = np.vstack([self.overall] + [self.by_segment[key] for key in keys])
+        base_row = np.zeros(users.size, dtype=np.int32)
+        if keys and segments is not None:
+            user_segment = segments[users]
+            position = np.minimum(np.searchsorted(keys, user_segment), len(keys) - 1)
+            match = np.asarray(keys)[position] == user_segment
+            base_row[match] = position[match] + 1
+        return (weight * rows).astype(np.float32), base_row
 
 
 def _subset(interactions: Interactions, mask: NDArray[np.bool_]) -> Interactions:
@@ -303,10 +424,11 @@ class Popular(_Scorer):
             lambda: _PopularityTable(interactions, self.window_days, self.segment_prior),
         )
 
-    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
+    def _sparse_scores(self, users: IndexArray) -> SparseScores:
         if self._table is None:
             raise RuntimeError("fit the model first")
-        return self._table.rows(users, self._segments)
+        base, base_row = self._table.base(users, self._segments, 1.0)
+        return SparseScores(_empty(users.size, self._seen.shape[1]), base, base_row)
 
 
 def basket_counts(interactions: Interactions) -> sp.csr_matrix:
@@ -332,10 +454,11 @@ class PersonalFrequency(_Scorer):
     def _fit_users(self, interactions: Interactions) -> None:
         self._counts = basket_counts(interactions)
 
-    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
-        counts = self._counts[users].toarray()
+    def _sparse_scores(self, users: IndexArray) -> SparseScores:
+        counts = sp.csr_matrix(self._counts[users])
         # Equal counts are ordered by popularity (< 1, so it never overtakes a whole basket).
-        return np.where(counts > 0, counts + self._fallback, 0.0).astype(np.float32)
+        counts.data = (counts.data + self._fallback[counts.indices]).astype(np.float32)
+        return _without_base(counts)
 
 
 class ItemKNN(_Scorer):
@@ -366,8 +489,8 @@ class ItemKNN(_Scorer):
             ),
         )
 
-    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
-        return np.asarray((self._seen[users] @ self._similarity).toarray(), dtype=np.float32)
+    def _sparse_scores(self, users: IndexArray) -> SparseScores:
+        return _without_base(sp.csr_matrix(self._seen[users] @ self._similarity))
 
 
 class EASE(_Scorer):
@@ -497,7 +620,7 @@ class Hybrid(_Scorer):
         "basket_decay": [1.0, 0.95, 0.9, 0.8],
         "due_weight": [0.0, 0.25, 0.5],
         "discovery": ["knn", "ease"],
-        "discovery_weight": [0.3, 0.01, 0.03, 0.1, 1.0, 3.0],
+        "discovery_weight": [0.3, 0.0, 0.01, 0.03, 0.1, 1.0, 3.0],
         "neighbours": [100, 50, 300],
         "alpha": [0.5, 0.75, 1.0],
         "pop_penalty": [0.0, 0.25, 0.5],
@@ -505,10 +628,14 @@ class Hybrid(_Scorer):
         "popularity_weight": [0.1, 0.0, 0.03, 0.3, 1.0],
         "popularity_window_days": [30.0, 7.0, 90.0, None],
     }
-    # The corners of the blend: the search also starts from "mostly best sellers" and
-    # "mostly co-purchases", so it is not stuck near the default blend.
+    # The corners of the blend, simplest first (the tuner keeps the simpler one on a near
+    # tie): the customer's own products then best sellers (for new products exactly the
+    # `popular` baseline), the customer's own products then all-time best sellers (exactly
+    # `personal_frequency` with repeats), and "mostly co-purchases"; so the search is not
+    # stuck near the default blend, and is never worse on validation than those baselines.
     search_starts: ClassVar[list[dict[str, Any]]] = [
-        {"discovery_weight": 0.03, "popularity_weight": 1.0},
+        {"discovery_weight": 0.0, "popularity_weight": 1.0},
+        {"discovery_weight": 0.0, "popularity_weight": 0.0, "half_life_days": None},
         {"discovery": "ease", "discovery_weight": 1.0, "popularity_weight": 0.03},
     ]
     item_state = ("_fallback", "_similarity", "_popular", "_cycles")
@@ -553,14 +680,25 @@ class Hybrid(_Scorer):
         self._popular: _PopularityTable | None = None
         self._cycles: ItemCycles | None = None
 
+    # Parameters that do not matter when a part's weight is 0.
+    UNUSED_AT_ZERO: ClassVar[dict[str, tuple[str, ...]]] = {
+        "discovery_weight": ("discovery", "neighbours", "alpha", "pop_penalty", "l2"),
+        "popularity_weight": ("popularity_window_days",),
+    }
+
     @classmethod
     def effective(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """`params` with the ones the chosen discovery ignores set to their defaults."""
-        kind = params.get("discovery", cls.search_space["discovery"][0])
+        """`params` with the ones that cannot change the ranking set to their defaults: those
+        of the other kind of discovery, and those of a part weighted 0."""
+        defaults = {name: values[0] for name, values in cls.search_space.items()}
+        kind = params.get("discovery", defaults["discovery"])
         out = dict(params)
         for name, only in cls.ONLY_FOR.items():
             if name in out and only != kind:
-                out[name] = cls.search_space[name][0]
+                out[name] = defaults[name]
+        for weight, names in cls.UNUSED_AT_ZERO.items():
+            if out.get(weight, defaults[weight]) == 0:
+                out.update({name: defaults[name] for name in names if name in out})
         return out
 
     def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
@@ -611,22 +749,33 @@ class Hybrid(_Scorer):
                 self._history + self.due_weight * self._history.multiply(progress)
             )
 
-    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
+    def _sparse_scores(self, users: IndexArray) -> SparseScores:
         if self._popular is None:
             raise RuntimeError("fit the model first")
-        scores = _max_scaled(self._repeat[users], 1.0)
+        part = _max_scaled(self._repeat[users], 1.0)
         if self.discovery_weight:
             discovery = sp.csr_matrix(self._history[users] @ self._similarity)
-            scores += _max_scaled(discovery, self.discovery_weight)
-        self._popular.add_to(scores, users, self._segments, self.popularity_weight)
-        return scores
+            part = sp.csr_matrix(part + _max_scaled(discovery, self.discovery_weight))
+        base, base_row = self._popular.base(users, self._segments, self.popularity_weight)
+        return SparseScores(part, base, base_row)
 
 
-def _max_scaled(rows: sp.csr_matrix, weight: float) -> NDArray[np.float32]:
-    """Dense rows scaled to a maximum of `weight` (scaled while sparse: cheaper)."""
+def _max_scaled(rows: sp.csr_matrix, weight: float) -> sp.csr_matrix:
+    """Rows scaled to a maximum of `weight`."""
     rows = sp.csr_matrix(rows, dtype=np.float32)
     top = np.asarray(rows.max(axis=1).toarray()).ravel()
-    return np.asarray(row_scaled(rows, weight / np.maximum(top, 1e-12)).toarray())
+    return row_scaled(rows, weight / np.maximum(top, 1e-12))
+
+
+def _empty(n_rows: int, n_cols: int) -> sp.csr_matrix:
+    return sp.csr_matrix((n_rows, n_cols), dtype=np.float32)
+
+
+def _without_base(part: sp.csr_matrix) -> SparseScores:
+    """Scores that are the sparse part alone (a zero base row for everyone)."""
+    part = sp.csr_matrix(part, dtype=np.float32)
+    base = np.zeros((1, part.shape[1]), dtype=np.float32)
+    return SparseScores(part, base, np.zeros(part.shape[0], dtype=np.int32))
 
 
 RECOMMENDERS: dict[str, type[Recommender]] = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from server.recommendations import evaluation, production
+from server.recommendations import algorithms, evaluation, production
 from server.recommendations.algorithms import RECOMMENDERS, SERVABLE
 from server.recommendations.training import (
     ease_weights,
@@ -106,6 +106,57 @@ def test_every_recommender_fills_its_lists_and_can_leave_out_what_was_bought(nam
         assert not bought & set(new[row][new[row] >= 0].tolist())
     # A customer the model never saw gets the best sellers.
     assert every[-1][0] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("popular", {}),
+        ("personal_frequency", {}),
+        ("item_knn", {"neighbours": 5}),
+        ("hybrid", {}),
+        ("hybrid", {"discovery_weight": 0.0, "popularity_weight": 0.0}),
+        ("hybrid", {"discovery": "ease", "due_weight": 0.5, "popularity_weight": 1.0}),
+    ],
+)
+@pytest.mark.parametrize("dense_share", [0, 10**9], ids=["sparse", "dense"])
+def test_sparse_ranking_equals_ranking_the_dense_scores(
+    name: str, params: dict, dense_share: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random shop with tiers, ties and customers unknown to the model: the top-k, ranked
+    sparse or as dense rows, is that of the dense scores (products without a score after, by
+    popularity; ties: lower index)."""
+    monkeypatch.setattr(algorithms, "DENSE_SHARE", dense_share)
+    rng = np.random.default_rng(3)
+    n_users, n_items, n_lines = 60, 40, 700
+    lines = make_interactions(
+        rng.integers(0, n_users, n_lines),
+        np.minimum(rng.geometric(0.08, n_lines), n_items) - 1,
+        rng.integers(0, 90, n_lines).astype(float),
+        n_users=n_users,
+        n_items=n_items,
+        user_segments=rng.integers(-1, 3, n_users),
+    )
+    model = RECOMMENDERS[name](**params).fit(lines)  # type: ignore[arg-type]
+    users = np.r_[np.arange(n_users), -1, n_users + 5]
+
+    every, new = model.recommend_both(users, 12)
+
+    known = users[(users >= 0) & (users < n_users)]
+    dense = np.zeros((users.size, n_items), dtype=np.float32)
+    dense[: known.size] = model.scores(known)  # type: ignore[attr-defined]
+    fill = (model._fallback - 2.0).astype(np.float32)  # type: ignore[attr-defined]
+    dense = np.where(dense > 0, dense, fill)
+    seen = user_items(lines).toarray() > 0
+    for row, customer in enumerate(users.tolist()):
+        for ranked, exclude in ((every, False), (new, True)):
+            values = dense[row].copy()
+            if exclude and 0 <= customer < n_users:
+                values[seen[customer]] = -np.inf
+            expected = np.lexsort((np.arange(n_items), -values))[:12]
+            expected = [i for i in expected.tolist() if np.isfinite(values[i])]
+            assert ranked[row][: len(expected)].tolist() == expected
+            assert (ranked[row][len(expected) :] == -1).all()
 
 
 def test_discovery_finds_what_similar_baskets_hold() -> None:
