@@ -75,6 +75,12 @@ def train_command(domain: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
+    "--save-json",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the --json output to this file (the table is still printed).",
+)
+@click.option(
     "--limit-users",
     type=click.IntRange(min=1),
     default=None,
@@ -91,6 +97,7 @@ def evaluate_command(
     paths: tuple[Path, ...],
     domain: str | None,
     as_json: bool,
+    save_json: Path | None,
     limit_users: int | None,
     algorithms: tuple[str, ...],
 ) -> None:
@@ -124,13 +131,16 @@ def evaluate_command(
                 )
             )
         commit()
+    results = [evaluation.to_json(report) for report in reports]
+    payload = json.dumps(
+        results[0]
+        if len(results) == 1
+        else {r.dataset: j for r, j in zip(reports, results, strict=True)},
+        indent=2,
+    )
+    if save_json is not None:
+        save_json.write_text(payload + "\n", encoding="utf-8")
     if as_json:
-        results = [evaluation.to_json(report) for report in reports]
-        payload = (
-            results[0]
-            if len(results) == 1
-            else {r.dataset: j for r, j in zip(reports, results, strict=True)}
-        )
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(payload)
     else:
         click.echo("\n\n".join(evaluation.format_table(report) for report in reports))
