@@ -420,7 +420,7 @@ def tune(
     factory = RECOMMENDERS[name]
     space = factory.search_space
     effective = getattr(factory, "effective", lambda params: params)
-    seen: dict[tuple[tuple[str, Any], ...], dict[str, float]] = {}
+    seen: dict[tuple[tuple[str, Any], ...], dict[str, NDArray[np.float64]]] = {}
     cache: Cache = {}
 
     relevant = [

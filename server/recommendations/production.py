@@ -188,14 +188,19 @@ def compose(
         rows = zip(
             every.tolist(),
             repeat.tolist(),
-            np.where(np.isnan(last), None, last).tolist(),
-            np.where(np.isnan(due), None, due).tolist(),
+            _nones(last),
+            _nones(due),
             new.tolist(),
             anchors.tolist(),
             strict=True,
         )
         out.extend(_merge(*row) for row in rows)
     return out
+
+
+def _nones(values: FloatArray) -> list[list[float | None]]:
+    """Rows as lists, NaN as None."""
+    return [[None if v != v else v for v in row] for row in values.tolist()]
 
 
 def _rank(
