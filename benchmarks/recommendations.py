@@ -245,14 +245,18 @@ def _lookups(lines: Interactions, entries: list[list[production.Entry]]) -> dict
             )
         )
         db.session.commit()
+        shop_id = shop.id
         customers = np.random.default_rng(1).choice(lines.n_users, LOOKUPS, replace=False)
         seconds = []
         with click.progressbar(customers.tolist(), label="  lookups", file=sys.stderr) as bar:
             for u in bar:
                 db.session.expunge_all()  # every request starts from an empty session
                 began = time.perf_counter()
+                requested = db.session.get(Shop, shop_id)
                 customer = db.session.get(Customer, 1 + u)
-                recs = serving.recommendations_for(shop, customer, limit=10, lang="ja", now=now)
+                recs = serving.recommendations_for(
+                    requested, customer, limit=10, lang="ja", now=now
+                )
                 seconds.append(time.perf_counter() - began)
                 assert len(recs) == 10
     ms = np.array(seconds) * 1000.0
