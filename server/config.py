@@ -23,6 +23,7 @@ DEFAULTS: dict[str, str | None] = {
     "APP_URL": None,
     "SHOPIFY_API_KEY": None,
     "SHOPIFY_API_SECRET": None,
+    "SHOPIFY_API_SECRET_OLD": "",
     "SHOPIFY_SCOPES": (
         "read_products,read_customers,read_orders,read_all_orders,write_discounts,"
         "read_discounts,read_own_subscription_contracts,write_app_proxy"

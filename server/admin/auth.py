@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from server.shopify import session_token
+from server.shopify import credentials, session_token
 from server.shopify.session_token import InvalidSessionToken
 from server.shops.services import find_shop
 
@@ -17,7 +17,7 @@ def authenticate() -> None:
     verified = session_token.decode(
         token,
         api_key=current_app.config["SHOPIFY_API_KEY"],
-        api_secret=current_app.config["SHOPIFY_API_SECRET"],
+        api_secrets=credentials.verifying_secrets(),
     )
     shop = find_shop(verified.shop)
     if shop is None or not shop.installed:

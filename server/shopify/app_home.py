@@ -17,13 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Request, current_app
-from shopify_app import ShopifyApp
 from werkzeug.wrappers import Response
 
 from server.db import commit, utcnow
 from server.shops.models import Shop
 
-from . import install, session_token
+from . import credentials, install, session_token
 from .domains import valid_shop_domain
 from .errors import TokenRequestFailed
 from .session_token import InvalidSessionToken
@@ -53,7 +52,7 @@ def verify(request: Request) -> AppHome | Response:
     shop_domain = (request.args.get("shop") or "").lower()
     if not valid_shop_domain(shop_domain):
         return Response("shop must be a <name>.myshopify.com domain", status=400)
-    sdk = _sdk()
+    sdk = credentials.sdk()
     result = sdk.verify_app_home_req(
         {
             "method": request.method,
@@ -70,7 +69,7 @@ def verify(request: Request) -> AppHome | Response:
         verified = session_token.decode(
             raw,
             api_key=current_app.config["SHOPIFY_API_KEY"],
-            api_secret=current_app.config["SHOPIFY_API_SECRET"],
+            api_secrets=credentials.verifying_secrets(),
         )
     except InvalidSessionToken:
         return Response("invalid session token", status=401, headers=session_token.RETRY_HEADER)
@@ -101,16 +100,9 @@ def bounce_page(request: Request) -> Response:
     reload = request.args.get("shopify-reload") or ""
     if not valid_shop_domain(shop_domain) or not reload.startswith("/") or reload.startswith("//"):
         return Response("bad bounce request", status=400)
-    result = _sdk().app_home_patch_id_token(
+    result = credentials.sdk().app_home_patch_id_token(
         {"method": "GET", "headers": dict(request.headers), "url": request.url, "body": ""}
     )
     headers = dict(result.response.headers)
     headers["Content-Security-Policy"] = frame_ancestors(shop_domain)
     return Response(result.response.body, result.response.status, headers)
-
-
-def _sdk() -> ShopifyApp:
-    return ShopifyApp(
-        client_id=current_app.config["SHOPIFY_API_KEY"],
-        client_secret=current_app.config["SHOPIFY_API_SECRET"],
-    )

@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from server.db import commit, db, utcnow
 from server.errors import BadRequest, Unauthorized
 
-from . import install, signatures
+from . import credentials, install, signatures
 from .domains import valid_shop_domain
 from .models import OAuthState
 
@@ -55,7 +55,7 @@ def begin() -> Response:
     now = utcnow()
     # From Shopify's install link the request is signed; the app's own redirect (below) is not.
     if "hmac" in params and not signatures.valid_query(
-        params, secret=current_app.config["SHOPIFY_API_SECRET"], now=now
+        params, secrets=credentials.verifying_secrets(), now=now
     ):
         raise InvalidInstallRequest("the install request's hmac is invalid or stale")
     if params.get("embedded") == "1":
@@ -90,7 +90,7 @@ def callback() -> Response:
     if not params.get("code"):
         raise BadRequest("the callback has no code")
     now = utcnow()
-    if not signatures.valid_query(params, secret=current_app.config["SHOPIFY_API_SECRET"], now=now):
+    if not signatures.valid_query(params, secrets=credentials.verifying_secrets(), now=now):
         raise InvalidInstallRequest("the callback's hmac is invalid or stale")
     state = params.get("state", "")
     cookie_state = session.pop(STATE_COOKIE_KEY, None)
@@ -138,13 +138,7 @@ def _decode_host(host: str | None) -> str | None:
 
 
 def _break_out_of_frame(shop: str, url: str) -> Response:
-    from shopify_app import ShopifyApp
-
-    sdk = ShopifyApp(
-        client_id=current_app.config["SHOPIFY_API_KEY"],
-        client_secret=current_app.config["SHOPIFY_API_SECRET"],
-    )
-    result = sdk.app_home_parent_redirect(
+    result = credentials.sdk().app_home_parent_redirect(
         {"method": "GET", "headers": dict(request.headers), "url": request.url, "body": ""},
         url,
         shop.removesuffix(".myshopify.com"),

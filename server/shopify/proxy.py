@@ -18,12 +18,13 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
-from shopify_app import ShopifyApp
+from flask import Blueprint, g, request
 
 from server.db import commit, utcnow
 from server.errors import NotFound, Unauthorized
 from server.shops.services import find_shop
+
+from . import credentials
 
 CHILDREN: tuple[str, ...] = ("server.linking.storefront",)
 SEEN_EVERY = timedelta(hours=1)
@@ -45,11 +46,7 @@ def create_blueprint() -> Blueprint:
 
 
 def authenticate() -> None:
-    sdk = ShopifyApp(
-        client_id=current_app.config["SHOPIFY_API_KEY"],
-        client_secret=current_app.config["SHOPIFY_API_SECRET"],
-    )
-    result = sdk.verify_app_proxy_req(
+    result = credentials.sdk().verify_app_proxy_req(
         {"method": request.method, "headers": dict(request.headers), "url": request.url, "body": ""}
     )
     if not result.ok or not result.shop:

@@ -7,8 +7,8 @@ API key and `iss` must be the same shop's admin URL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import jwt
@@ -35,23 +35,10 @@ class SessionToken:
     claims: dict[str, Any]
 
 
-def decode(
-    token: str, *, api_key: str, api_secret: str, now: datetime | None = None
-) -> SessionToken:
-    """Verify a session token. Raises InvalidSessionToken (401, retry header) on any problem."""
-    try:
-        claims = jwt.decode(
-            token,
-            api_secret,
-            algorithms=["HS256"],  # never taken from the token's own header
-            audience=api_key,
-            leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "nbf", "iss", "dest", "aud"]},
-        )
-    except jwt.ExpiredSignatureError as error:
-        raise InvalidSessionToken("session token expired") from error
-    except jwt.InvalidTokenError as error:
-        raise InvalidSessionToken(f"invalid session token: {error}") from error
+def decode(token: str, *, api_key: str, api_secrets: Sequence[str]) -> SessionToken:
+    """Verify a session token signed with one of `api_secrets` (the current secret and, while
+    it is rotated, the old one). Raises InvalidSessionToken (401, retry header) on any problem."""
+    claims = _verified_claims(token, api_key, api_secrets)
     shop = shop_from_url(str(claims.get("dest", "")))
     issuer_shop = shop_from_url(str(claims.get("iss", "")).removesuffix("/admin"))
     if shop is None or issuer_shop != shop:
@@ -60,6 +47,29 @@ def decode(
     return SessionToken(
         shop=shop, user_id=str(sub) if sub else None, session_id=claims.get("sid"), claims=claims
     )
+
+
+def _verified_claims(token: str, api_key: str, api_secrets: Sequence[str]) -> dict[str, Any]:
+    for position, secret in enumerate(api_secrets):
+        try:
+            return dict(
+                jwt.decode(
+                    token,
+                    secret,
+                    algorithms=["HS256"],  # never taken from the token's own header
+                    audience=api_key,
+                    leeway=LEEWAY_SECONDS,
+                    options={"require": ["exp", "nbf", "iss", "dest", "aud"]},
+                )
+            )
+        except jwt.InvalidSignatureError as error:
+            if position + 1 == len(api_secrets):
+                raise InvalidSessionToken("invalid session token: bad signature") from error
+        except jwt.ExpiredSignatureError as error:
+            raise InvalidSessionToken("session token expired") from error
+        except jwt.InvalidTokenError as error:
+            raise InvalidSessionToken(f"invalid session token: {error}") from error
+    raise InvalidSessionToken("no secret to verify the session token with")
 
 
 def encode(claims: dict[str, Any], *, api_secret: str) -> str:

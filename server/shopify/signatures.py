@@ -10,7 +10,7 @@ require |now − timestamp| ≤ 90 s, as Shopify's own Node library does.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 
@@ -29,10 +29,13 @@ def query_hmac(params: Mapping[str, str], *, secret: str) -> str:
     return str(_session_class("", secret).calculate_hmac(dict(params)))
 
 
-def valid_query(params: Mapping[str, str], *, secret: str, now: datetime) -> bool:
-    """The query's `hmac` matches and its `timestamp` is within 90 seconds of `now`."""
+def valid_query(params: Mapping[str, str], *, secrets: Sequence[str], now: datetime) -> bool:
+    """The query's `hmac` matches, made with one of `secrets` (the current one and, while it is
+    rotated, the old one), and its `timestamp` is within 90 seconds of `now`."""
     received = params.get("hmac") or ""
-    if not received or not hmac.compare_digest(received, query_hmac(params, secret=secret)):
+    if not received or not any(
+        hmac.compare_digest(received, query_hmac(params, secret=secret)) for secret in secrets
+    ):
         return False
     try:
         timestamp = int(params.get("timestamp") or "")

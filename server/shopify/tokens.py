@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from shopify_app import ShopifyApp
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -36,6 +35,7 @@ from server import http
 from server.db import db, utcnow
 from server.shops.models import Shop
 
+from . import credentials
 from .errors import ShopifyUnavailable, ShopNotConnected, TokenRequestFailed
 from .session_token import SessionToken
 
@@ -84,13 +84,6 @@ class TokenGrant:
         )
 
 
-def sdk() -> ShopifyApp:
-    return ShopifyApp(
-        client_id=current_app.config["SHOPIFY_API_KEY"],
-        client_secret=current_app.config["SHOPIFY_API_SECRET"],
-    )
-
-
 def exchange_session_token(verified: SessionToken, raw_token: str, *, now: datetime) -> TokenGrant:
     """Token exchange: the session token of a verified admin load → an expiring offline token.
 
@@ -98,7 +91,7 @@ def exchange_session_token(verified: SessionToken, raw_token: str, *, now: datet
     https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/token-exchange
     """
     with http.httpx_client(http.base_url("SHOPIFY_API_BASE_URL", shop=verified.shop)) as client:
-        result = sdk().exchange_using_token_exchange(
+        result = credentials.sdk().exchange_using_token_exchange(
             "offline",
             id_token={"exchangeable": True, "token": raw_token, "claims": verified.claims},
             expiring=True,
@@ -257,11 +250,13 @@ def _refresh_holding_lease(
         "access_mode": "offline",
     }
     with http.httpx_client(http.base_url("SHOPIFY_API_BASE_URL", shop=shop.domain)) as client:
-        result = sdk().refresh_token_exchanged_access_token(request, http_client=client)
+        result = credentials.sdk().refresh_token_exchanged_access_token(request, http_client=client)
         if result.log.code == "network_error":
             # The answer may have been lost after Shopify rotated the token; Shopify answers a
             # retry with the same refresh token with the same new pair for a short while.
-            result = sdk().refresh_token_exchanged_access_token(request, http_client=client)
+            result = credentials.sdk().refresh_token_exchanged_access_token(
+                request, http_client=client
+            )
     if result.ok and result.access_token is not None:
         store_grant(shop, _grant_from_sdk(result.access_token, now=now))
         session.commit()

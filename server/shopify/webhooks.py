@@ -3,8 +3,8 @@
 Verify → store → commit → enqueue → 200, in milliseconds; the work happens in the worker
 (tasks.process_shopify_event). https://shopify.dev/docs/apps/build/webhooks
 - the HMAC (base64 HMAC-SHA256 of the raw body, X-Shopify-Hmac-Sha256) is checked by Shopify's
-  own package before the body is parsed: missing → 400, wrong → 401 (the compliance topics
-  require 401), non-POST → 405;
+  own package before the body is parsed, with the old secret too while one is being rotated
+  (credentials.py): missing → 400, wrong → 401 (the compliance topics require 401), non-POST → 405;
 - the event is stored unique on X-Shopify-Webhook-Id, so a redelivery is a no-op; the event id,
   topic, API version and triggered-at are kept;
 - missing headers or a body that is not a JSON object → 400, nothing stored;
@@ -19,8 +19,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, request
-from shopify_app import ShopifyApp
+from flask import Blueprint, request
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +29,7 @@ from server.ingest.services import insert_event
 from server.jobs import enqueue_after_commit
 from server.shops.models import Shop
 
+from . import credentials
 from .domains import valid_shop_domain
 from .payloads import PayloadError, parse_time
 
@@ -95,7 +95,7 @@ def _verify(raw: bytes) -> None:
         body = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise MalformedWebhook("the body is not UTF-8 JSON") from error
-    result = _sdk().verify_webhook_req(
+    result = credentials.sdk().verify_webhook_req(
         {
             "method": request.method,
             "headers": dict(request.headers),
@@ -121,14 +121,3 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise MalformedWebhook("the body is not a JSON object")
     return payload
-
-
-_sdk_cache: dict[tuple[str, str], ShopifyApp] = {}
-
-
-def _sdk() -> ShopifyApp:
-    key = (current_app.config["SHOPIFY_API_KEY"], current_app.config["SHOPIFY_API_SECRET"])
-    app = _sdk_cache.get(key)
-    if app is None:
-        app = _sdk_cache[key] = ShopifyApp(client_id=key[0], client_secret=key[1])
-    return app

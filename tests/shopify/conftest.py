@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.conftest import API_SECRET
+from tests.fakes.shopify_api import ShopifyStandIn
 
 # The long-standing orders/* sample (PROTOCOLS.md §3.4), in JPY, with the 2026-10 line-item
 # field `selling_plan_id`.
@@ -168,3 +169,22 @@ def send_webhook(client: FlaskClient) -> SendWebhook:
         )
 
     return send
+
+
+@pytest.fixture
+def shop_details(shopify_api: ShopifyStandIn) -> ShopifyStandIn:
+    """The stand-in answering the install follow-ups: shop details and an empty history."""
+    shopify_api.on_graphql(
+        "ShopDetails",
+        {
+            "shop": {
+                "name": "絆テストストア",
+                "email": "owner@example.jp",
+                "currencyCode": "JPY",
+                "ianaTimezone": "Asia/Tokyo",
+                "primaryDomain": {"host": "shop.example.jp"},
+            }
+        },
+    )
+    shopify_api.enable_bulk_operations({"products": [], "customers": [], "orders": []})
+    return shopify_api

@@ -38,24 +38,6 @@ def embedded_load(
     return client.get("/", query_string=params)
 
 
-@pytest.fixture
-def shop_details(shopify_api: ShopifyStandIn) -> ShopifyStandIn:
-    shopify_api.on_graphql(
-        "ShopDetails",
-        {
-            "shop": {
-                "name": "絆テストストア",
-                "email": "owner@example.jp",
-                "currencyCode": "JPY",
-                "ianaTimezone": "Asia/Tokyo",
-                "primaryDomain": {"host": "shop.example.jp"},
-            }
-        },
-    )
-    shopify_api.enable_bulk_operations({"products": [], "customers": [], "orders": []})
-    return shopify_api
-
-
 # -- embedded: Shopify-managed installation + token exchange ----------------------------------
 
 
