@@ -320,7 +320,7 @@ def enroll_people(
     if entered and scenario.holdout_percent:
         _assign_holdout(scenario, new)
     if entered:
-        _schedule_first_for(shop, scenario, new, now=now)
+        _schedule_first_for(shop, scenario, new, after_id=before, now=now)
     log.info("scenario %s: %d people enrolled at once", scenario.id, entered)
     return int(entered)
 
@@ -345,7 +345,7 @@ def _assign_holdout(scenario: Scenario, new: ColumnElement[bool]) -> None:
 
 
 def _schedule_first_for(
-    shop: Shop, scenario: Scenario, new: ColumnElement[bool], *, now: datetime
+    shop: Shop, scenario: Scenario, new: ColumnElement[bool], *, after_id: int, now: datetime
 ) -> None:
     """First steps for freshly inserted enrollments, as one INSERT .. SELECT (they all entered at
     `now`, so their first step falls due at one moment)."""
@@ -377,7 +377,12 @@ def _schedule_first_for(
     ).where(
         new,
         Enrollment.state == EnrollmentState.ACTIVE,
-        ~exists(select(literal(1)).where(ScheduledMessage.enrollment_id == Enrollment.id)),
+        # NOT IN over the few scheduled rows of enrollments this new: the database hashes them
+        # once. A correlated NOT EXISTS may be planned as a scan per enrollment while the table's
+        # statistics still say "empty" (a shop's first enrollment), which is quadratic.
+        Enrollment.id.not_in(
+            select(ScheduledMessage.enrollment_id).where(ScheduledMessage.enrollment_id > after_id)
+        ),
     )
     db.session.execute(
         insert(ScheduledMessage).from_select(
