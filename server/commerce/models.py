@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Model, ShopScoped, TimestampMixin
@@ -97,12 +97,28 @@ class ProductVariant(ShopScoped, TimestampMixin, Model):
     product: Mapped[Product] = relationship(back_populates="variants")
 
 
+ORDERS_COUNTED = "cancelled_at IS NULL AND customer_id IS NOT NULL"
+
+
 class Order(ShopScoped, TimestampMixin, Model):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("shop_id", "shopify_id"),
         Index(
             "ix_orders_shop_id_customer_id_processed_at", "shop_id", "customer_id", "processed_at"
+        ),
+        # Every column of the per-customer totals that segments read for a whole shop (count,
+        # spent, first and last order of the orders not cancelled): the database reads them
+        # from this index alone, in customer order, without visiting the table.
+        Index(
+            "ix_orders_customer_totals",
+            "shop_id",
+            "customer_id",
+            "processed_at",
+            "total_price",
+            "total_refunded",
+            postgresql_where=text(ORDERS_COUNTED),
+            sqlite_where=text(ORDERS_COUNTED),
         ),
     )
 
