@@ -1,0 +1,534 @@
+"""Segment and enrollment benchmarks: saved segments over 1M customers, enrolling 100k people.
+
+    DATABASE_URL=postgresql://... .venv/bin/python benchmarks/segments.py \
+        [--customers 1000000] [--enroll 100000] [--runs 3] [--keep]
+
+Uses DATABASE_URL when it is set (PostgreSQL), else a fresh SQLite file in a temp directory.
+The schema comes from the migrations. The shops are seeded by INSERT .. SELECT over a number
+series (no row goes through Python), with progress, then ANALYZE as autovacuum would. Then:
+
+1. representative saved segments, evaluated through server/segments (the live count, and the
+   member ids a broadcast or an enrollment reads), with a same-run baseline: a plain
+   `count(*)` of the shop's customers;
+2. a scenario whose entry segment selects `--enroll` reachable customers, enrolled through
+   server/campaigns (the merchant's "enroll the current audience"), then enrolled again, which
+   must add nobody. Baseline: a plain INSERT .. SELECT of as many rows into a temporary table.
+
+Goals (issue 7): a segment over 1M customers ≤ 2 s on PostgreSQL; 100k enrolled ≤ 30 s.
+`--keep` leaves the seeded shops in place and a later run with the same sizes reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # noon in Tokyo
+PRODUCTS = 200
+CHUNK = 100_000
+CELLS = (
+    "loyal_active",
+    "loyal_passive",
+    "general_active",
+    "general_passive",
+    "lapsed_active",
+    "lapsed_passive",
+    "aware_active",
+    "aware_passive",
+    "unaware",
+)
+REASONS = ("leftover", "no_effect", "price", "frequency", "other")
+
+# Orders per customer, by a hash bucket 0..999 of the customer: 30 % none, 18 % one, ... 5 % twelve.
+ORDER_MIX = ((300, 0), (600, 1), (780, 2), (880, 3), (950, 5), (1000, 12))
+
+
+class Sql:
+    """The few spots where the seeding SQL differs between PostgreSQL and SQLite."""
+
+    def __init__(self, dialect: str) -> None:
+        self.pg = dialect == "postgresql"
+
+    def series(self, select: str) -> str:
+        """`select`, whose FROM names `{series}`, over g.i = :lo .. :hi."""
+        if self.pg:
+            return select.replace(
+                "{series}", "generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g(i)"
+            )
+        return (
+            "WITH RECURSIVE g(i) AS (SELECT :lo UNION ALL SELECT i + 1 FROM g WHERE i < :hi) "
+            + select.replace("{series}", "g")
+        )
+
+    def hours_ago(self, hours: str) -> str:
+        if self.pg:
+            return f"(CAST(:now AS timestamptz) - ({hours}) * interval '1 hour')"
+        # SQLite keeps UTC datetimes as text in SQLAlchemy's format.
+        return f"(strftime('%Y-%m-%d %H:%M:%S', :now, '-' || ({hours}) || ' hours') || '.000000')"
+
+    def json(self, text: str) -> str:
+        return f"CAST({text} AS jsonb)" if self.pg else text
+
+    def now(self) -> Any:
+        return NOW if self.pg else NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def bucket(expr: str, size: int) -> str:
+    """A well-spread pseudo-random bucket 0..size-1 of an integer expression (Knuth's hash)."""
+    return f"((({expr}) * 2654435761) % 4294967296 % {size})"
+
+
+def progress(label: str, done: int, total: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    print(f"  {label}: {done:,}/{total:,}  ({elapsed:5.1f} s)", flush=True)
+
+
+def seed(shop_id: int, customers: int, *, everyone_reachable: bool) -> None:
+    """Customers (shopify_id 1..N) with orders over 200 products, LINE friends (70 % of the
+    customers linked, 1 in 13 blocked, plus 20 % as many friends alone), customer tags,
+    cancellation answers and 9-segment cells.
+
+    With `everyone_reachable`, every customer has a followed, unblocked, linked friend and no
+    friend stands alone (the enrollment shop)."""
+    from server.db import db
+
+    sql = Sql(db.engine.dialect.name)
+    empty_list, empty_object = sql.json("'[]'"), sql.json("'{}'")
+
+    def run(statement: str, **params: Any) -> None:
+        db.session.execute(db.text(statement), {"shop": shop_id, "now": sql.now(), **params})
+
+    def analyze(table: str) -> None:
+        # Statistics for the next statement's plan, which reads the rows just inserted.
+        if sql.pg:
+            db.session.execute(db.text(f"ANALYZE {table}"))
+
+    if sql.pg:
+        # The rows are consistent by construction: skip the per-row foreign key triggers while
+        # loading (as pg_restore does), which otherwise take half the seeding time.
+        db.session.execute(db.text("SET session_replication_role = replica"))
+    started = time.perf_counter()
+    run(
+        sql.series(
+            "INSERT INTO products (shop_id, shopify_id, title, handle, product_type, vendor, tags,"
+            " status, description, subscribable, consumable, usage_days, created_at, updated_at)"
+            " SELECT :shop, g.i, 'Product ' || g.i, 'p-' || g.i,"
+            " CASE g.i % 4 WHEN 0 THEN 'skincare' WHEN 1 THEN 'supplement' WHEN 2 THEN 'food'"
+            " ELSE 'gift' END, 'bench',"
+            + sql.json("CASE WHEN g.i % 10 = 0 THEN '[\"美白\"]' ELSE '[]' END")
+            + ", 'active', '', g.i % 3 = 0, TRUE, 30, :now, :now FROM {series}"
+        ),
+        lo=1,
+        hi=PRODUCTS,
+    )
+    tags = sql.json(
+        "CASE WHEN g.i % 10 = 0 THEN '[\"VIP\"]' WHEN g.i % 7 = 0 THEN '[\"定期購入\"]'"
+        " ELSE '[]' END"
+    )
+    orders_for = " ".join(
+        f"WHEN {bucket('c.shopify_id', 1000)} < {edge} THEN {n}" for edge, n in ORDER_MIX
+    )
+    numbers = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(1, 13))
+    linked = "TRUE" if everyone_reachable else f"{bucket('c.shopify_id + 7', 100)} < 70"
+    blocked = "FALSE" if everyone_reachable else "c.shopify_id % 13 = 0"
+    redacted = "FALSE" if everyone_reachable else "g.i % 1000 = 999"
+    for lo in range(1, customers + 1, CHUNK):
+        hi = min(customers, lo + CHUNK - 1)
+        run(
+            sql.series(
+                "INSERT INTO customers (shop_id, shopify_id, email, first_name, last_name, tags,"
+                " locale, accepts_marketing, state, redacted_at, created_at, updated_at)"
+                " SELECT :shop, g.i, 'c' || g.i || '@example.jp', '花子', '佐藤', "
+                + tags
+                + ", CASE WHEN g.i % 5 = 0 THEN 'en' ELSE 'ja' END, TRUE, 'enabled',"
+                f" CASE WHEN {redacted} THEN :now END, :now, :now FROM {{series}}"
+            ),
+            lo=lo,
+            hi=hi,
+        )
+        analyze("customers")
+        mine = "c.shop_id = :shop AND c.shopify_id BETWEEN :lo AND :hi"
+        run(
+            "INSERT INTO line_users (shop_id, line_user_id, display_name, language, followed_at,"
+            " blocked_at, customer_id, linked_at, created_at, updated_at)"
+            " SELECT :shop, 'Ubench' || c.shopify_id, 'friend ' || c.shopify_id, c.locale, :now,"
+            f" CASE WHEN {blocked} THEN :now END, c.id, :now, :now, :now"
+            f" FROM customers c WHERE {mine} AND {linked}",
+            lo=lo,
+            hi=hi,
+        )
+        # Customer i's k-th order is shopify_id 16 i + k, within two years; 1 in 50 cancelled.
+        order = "c.shopify_id * 16 + k.n"
+        run(
+            "INSERT INTO orders (shop_id, shopify_id, customer_id, name, currency, subtotal_price,"
+            " total_discounts, total_price, total_refunded, financial_status, discount_codes,"
+            " tags, is_subscription, processed_at, cancelled_at, extra, created_at, updated_at)"
+            f" SELECT :shop, {order}, c.id, '#' || ({order}), 'JPY',"
+            " 1000 + (c.shopify_id + k.n * 31) % 20 * 500, 0,"
+            " 1000 + (c.shopify_id + k.n * 31) % 20 * 500, 0, 'paid',"
+            f" {empty_list}, {empty_list}, k.n % 3 = 0,"
+            f" {sql.hours_ago(bucket(order, 24 * 720))},"
+            f" CASE WHEN ({order}) % 50 = 0 THEN {sql.hours_ago('1')} END,"
+            f" {empty_object}, :now, :now"
+            f" FROM customers c JOIN ({numbers}) k ON k.n <= CASE {orders_for} END WHERE {mine}",
+            lo=lo,
+            hi=hi,
+        )
+        analyze("orders")
+        run(
+            "INSERT INTO order_lines (shop_id, order_id, shopify_id, product_id, title, quantity,"
+            " price, total_discount)"
+            " SELECT :shop, o.id, o.shopify_id, p.id, p.title, 1, o.total_price, 0"
+            " FROM orders o JOIN products p ON p.shop_id = :shop"
+            f" AND p.shopify_id = 1 + {bucket('o.shopify_id', PRODUCTS)}"
+            " WHERE o.shop_id = :shop AND o.shopify_id BETWEEN :lo * 16 AND :hi * 16 + 15",
+            lo=lo,
+            hi=hi,
+        )
+        db.session.commit()
+        progress("customers with friends and orders", hi, customers, started)
+    if not everyone_reachable:
+        alone = customers // 5
+        for lo in range(1, alone + 1, CHUNK):
+            hi = min(alone, lo + CHUNK - 1)
+            run(
+                sql.series(
+                    "INSERT INTO line_users (shop_id, line_user_id, display_name, language,"
+                    " followed_at, blocked_at, created_at, updated_at)"
+                    " SELECT :shop, 'Ualone' || g.i, 'friend ' || g.i,"
+                    " CASE WHEN g.i % 4 = 0 THEN 'en' ELSE 'ja' END, :now,"
+                    " CASE WHEN g.i % 11 = 0 THEN :now END, :now, :now FROM {series}"
+                ),
+                lo=lo,
+                hi=hi,
+            )
+            db.session.commit()
+            progress("LINE friends not linked", hi, alone, started)
+        reason = " ".join(f"WHEN {i} THEN '{r}'" for i, r in enumerate(REASONS))
+        cell = " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(CELLS))
+        run(
+            "INSERT INTO survey_answers (shop_id, line_user_id, survey, question, answer,"
+            " answered_at) SELECT :shop, u.id, 'cancellation', 'reason',"
+            f" CASE {bucket('u.id', len(REASONS))} {reason} END, :now"
+            f" FROM line_users u WHERE u.shop_id = :shop AND {bucket('u.id + 3', 100)} < 15"
+        )
+        run(
+            "INSERT INTO nine_segment_profiles (shop_id, line_user_id, aware, purchase,"
+            " purchase_source, intent, cell, started_at, completed_at, updated_at)"
+            " SELECT :shop, u.id, TRUE, 'month', 'answer', TRUE,"
+            f" CASE {bucket('u.id + 5', len(CELLS))} {cell} END, :now, :now, :now"
+            f" FROM line_users u WHERE u.shop_id = :shop AND {bucket('u.id + 9', 100)} < 40"
+        )
+        db.session.commit()
+        progress("survey answers and 9-segment cells", customers, customers, started)
+    if sql.pg:
+        db.session.execute(db.text("RESET session_replication_role"))
+    # Autovacuum would gather statistics within a minute of a bulk load like this one; without
+    # them the planner guesses row counts and picks bad plans.
+    db.session.execute(db.text("ANALYZE"))
+    db.session.commit()
+    print(f"  seeded in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+@contextmanager
+def database(keep: bool) -> Iterator[str]:
+    """The benchmark's own database, so that dropping it is the clean-up (deleting a shop of
+    1M customers row by row would take longer than the benchmark): on PostgreSQL one next to
+    DATABASE_URL's, else a SQLite file. With `keep`, it is left for the next run to reuse."""
+    url = os.environ.get("DATABASE_URL") or ""
+    if not url.startswith("postgres"):
+        folder = tempfile.gettempdir() if keep else tempfile.mkdtemp(prefix="kizuna-bench-")
+        yield f"sqlite:///{folder}/kizuna-bench-segments.sqlite3"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from server.config import _sqlalchemy_url
+
+    base = make_url(_sqlalchemy_url(url))
+    name = f"{base.database}_bench_segments"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists and not keep:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        if not exists or not keep:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_app(url: str) -> Any:
+    from cryptography.fernet import Fernet
+
+    from server import create_app
+    from server.config import _sqlalchemy_url
+
+    os.environ.setdefault("HUEY_SQLITE_PATH", f"{tempfile.mkdtemp(prefix='kizuna-bench-')}/huey.db")
+    return create_app(
+        {
+            "SECRET_KEY": "bench",
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "SHOPIFY_API_KEY": "bench",
+            "SHOPIFY_API_SECRET": "bench",
+            "APP_URL": "http://127.0.0.1",
+            "DATABASE_URL": url,
+            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
+            "HUEY_IMMEDIATE": True,
+        }
+    )
+
+
+def bench_shop(name: str, customers: int, *, everyone_reachable: bool) -> Any:
+    """The shop `name`-`customers`: one a `--keep` run seeded, or seeded now."""
+    from server.db import db
+    from server.shops.models import Shop
+
+    domain = f"bench-{name}-{customers}.myshopify.com"
+    shop = db.session.scalar(db.select(Shop).where(Shop.domain == domain))
+    if shop is not None and shop.settings.get("seeded"):
+        print(f"  reusing {domain}, seeded by an earlier --keep run", flush=True)
+        return shop
+    if shop is not None:
+        raise SystemExit(f"{domain} was left half seeded: run once without --keep")
+    shop = Shop(domain=domain, name=name, timezone="Asia/Tokyo", installed_at=NOW)
+    db.session.add(shop)
+    db.session.commit()
+    seed(shop.id, customers, everyone_reachable=everyone_reachable)
+    shop.settings = {**(shop.settings or {}), "seeded": True}
+    db.session.commit()
+    return shop
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
+    """Median seconds of `runs` calls after one warm-up, and the last result."""
+    result = fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), result
+
+
+SEGMENTS: dict[str, dict[str, Any]] = {
+    "everyone": {"match": "all", "conditions": []},
+    "VIP tag, linked": {
+        "match": "all",
+        "conditions": [
+            {"field": "customer_tag", "op": "any", "value": ["VIP"]},
+            {"field": "linked", "op": "is", "value": True},
+        ],
+    },
+    "RFM R ≥ 4 and F ≥ 3": {
+        "match": "all",
+        "conditions": [
+            {"field": "rfm_r", "op": "gte", "value": 4},
+            {"field": "rfm_f", "op": "gte", "value": 3},
+        ],
+    },
+    "2+ orders, none for 90 days, following": {
+        "match": "all",
+        "conditions": [
+            {"field": "order_count", "op": "gte", "value": 2},
+            {"field": "last_order_at", "op": "over_days", "value": 90},
+            {"field": "following", "op": "is", "value": True},
+        ],
+    },
+    "bought a 美白 product within 180 days": {
+        "match": "all",
+        "conditions": [
+            {
+                "field": "bought_product_tag",
+                "op": "any",
+                "value": ["美白"],
+                "within_days": 180,
+            },
+        ],
+    },
+    "lapsed or aware-active cells, or leftover": {
+        "match": "any",
+        "conditions": [
+            {
+                "field": "nine_segment_cell",
+                "op": "in",
+                "value": ["lapsed_active", "lapsed_passive"],
+            },
+            {
+                "field": "survey_answer",
+                "op": "in",
+                "value": {"survey": "cancellation", "question": "reason", "answers": ["leftover"]},
+            },
+        ],
+    },
+    "English, not blocked, spent ≥ ¥20,000": {
+        "match": "all",
+        "conditions": [
+            {"field": "language", "op": "in", "value": ["en"]},
+            {"field": "blocked", "op": "is", "value": False},
+            {"field": "total_spent", "op": "gte", "value": 20_000},
+        ],
+    },
+}
+
+
+def bench_segments(customers: int, runs: int) -> None:
+    from server.db import db
+    from server.segments import services
+
+    print(f"Saved segments over {customers:,} customers on {db.engine.dialect.name}", flush=True)
+    shop = bench_shop("segments", customers, everyone_reachable=False)
+    db.session.execute(db.delete(services.Segment).where(services.Segment.shop_id == shop.id))
+    saved = [
+        services.create_segment(shop, name=name, definition=definition)
+        for name, definition in SEGMENTS.items()
+    ]
+    db.session.commit()
+
+    def baseline() -> object:
+        return db.session.scalar(
+            db.text("SELECT count(*) FROM customers WHERE shop_id = :shop"), {"shop": shop.id}
+        )
+
+    base, rows = timed(baseline, runs)
+    print(f"  {'baseline: count(*) of the shop customers':<42} {base * 1000:8.1f} ms  ({rows:,})")
+    worst = 0.0
+    for segment in saved:
+
+        def count(segment: Any = segment) -> object:
+            return services.refresh_count(shop, segment, now=NOW)
+
+        def members(segment: Any = segment) -> object:
+            query = services.member_query(shop, segment.definition, now=NOW)
+            return len(db.session.execute(query).all())
+
+        count_s, size = timed(count, runs)
+        ids_s, fetched = timed(members, runs)
+        assert size == fetched, (segment.name, size, fetched)
+        worst = max(worst, count_s, ids_s)
+        print(
+            f"  {segment.name:<42} {size:>9,} people  count {count_s * 1000:7.1f} ms"
+            f" ({count_s / base:5.1f}× baseline)  ids {ids_s * 1000:7.1f} ms"
+            f" ({ids_s / base:5.1f}×)",
+            flush=True,
+        )
+    db.session.commit()
+    verdict = "meets" if worst <= 2.0 else "MISSES"
+    print(f"  slowest: {worst:.2f} s — {verdict} the goal of ≤ 2 s", flush=True)
+
+
+def bench_enrollment(people: int) -> None:
+    import secrets
+
+    from server.campaigns import services
+    from server.campaigns.models import Enrollment, Scenario, ScheduledMessage, Step
+    from server.db import db
+    from server.segments import services as segments
+
+    print(f"\nEnrolling {people:,} customers into a scenario on {db.engine.dialect.name}")
+    shop = bench_shop("enrollment", people, everyone_reachable=True)
+    db.session.execute(db.delete(Scenario).where(Scenario.shop_id == shop.id))
+    db.session.execute(db.delete(segments.Segment).where(segments.Segment.shop_id == shop.id))
+    audience = segments.create_segment(
+        shop,
+        name="linked friends who ordered",
+        definition={
+            "match": "all",
+            "conditions": [
+                {"field": "linked", "op": "is", "value": True},
+                {"field": "order_count", "op": "gte", "value": 0},
+            ],
+        },
+    )
+    scenario = Scenario(
+        shop_id=shop.id,
+        name="bench upsell",
+        status="active",
+        trigger="manual",
+        segment_id=audience.id,
+        holdout_salt=secrets.token_hex(8),
+        steps=[Step(shop_id=shop.id, position=1, name="day 5", delay_days=5, message={})],
+    )
+    db.session.add(scenario)
+    db.session.commit()
+
+    def baseline() -> object:
+        db.session.execute(db.text("CREATE TEMPORARY TABLE bench_copy (a INTEGER, b INTEGER)"))
+        db.session.execute(
+            db.text(
+                "INSERT INTO bench_copy SELECT id, customer_id FROM line_users WHERE shop_id = :s"
+            ),
+            {"s": shop.id},
+        )
+        db.session.execute(db.text("DROP TABLE bench_copy"))
+        db.session.commit()
+        return None
+
+    base, _ = timed(baseline, 1)
+    print(f"  {'baseline: INSERT .. SELECT of the friends':<42} {base:8.2f} s", flush=True)
+    for attempt in ("first", "again (must add nobody)"):
+        print(f"  enrolling ({attempt}) …", flush=True)
+        start = time.perf_counter()
+        entered = services.enroll_audience(shop, scenario, now=NOW)
+        db.session.commit()
+        took = time.perf_counter() - start
+        print(
+            f"  {'enrolled, ' + attempt:<42} {took:8.2f} s  ({entered:,} entered,"
+            f" {took / base:5.1f}× baseline)",
+            flush=True,
+        )
+    enrolled = db.session.scalar(
+        db.select(db.func.count()).where(Enrollment.scenario_id == scenario.id)
+    )
+    scheduled = db.session.scalar(
+        db.select(db.func.count())
+        .select_from(ScheduledMessage)
+        .join(Enrollment, Enrollment.id == ScheduledMessage.enrollment_id)
+        .where(Enrollment.scenario_id == scenario.id)
+    )
+    print(f"  {enrolled:,} enrollments, {scheduled:,} first steps scheduled", flush=True)
+    assert enrolled == scheduled == people, (enrolled, scheduled, people)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000, help="0 skips the segments")
+    parser.add_argument("--enroll", type=int, default=100_000, help="0 skips the enrollment")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per segment (median)")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded shops for reuse")
+    args = parser.parse_args()
+    import flask_migrate
+
+    from server.db import db
+
+    with database(args.keep) as url:
+        app = make_app(url)
+        with app.app_context():
+            flask_migrate.upgrade()
+            if args.customers:
+                bench_segments(args.customers, args.runs)
+            if args.enroll:
+                bench_enrollment(args.enroll)
+            db.session.remove()
+            db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
