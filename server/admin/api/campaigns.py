@@ -13,7 +13,15 @@ from typing import Any
 from flask import Blueprint, g, request
 from sqlalchemy import case, func, select
 
-from server.campaigns import editing, messages, recommended, scheduling, services, templates
+from server.campaigns import (
+    editing,
+    messages,
+    recommended,
+    reports,
+    scheduling,
+    services,
+    templates,
+)
 from server.campaigns.cancellation import REASONS
 from server.campaigns.models import (
     Enrollment,
@@ -214,6 +222,17 @@ def audience(scenario_id: int) -> dict[str, Any]:
     }
 
 
+@bp.get("/scenarios/<int:scenario_id>/report")
+def report(scenario_id: int) -> dict[str, Any]:
+    """The holdout/lift report: treatment against holdout on conversion, revenue per entrant
+    and, for subscription scenarios, continuation, with 95 % intervals."""
+    scenario = editing.get_scenario(g.shop, scenario_id)
+    return {
+        "scenario": {"id": scenario.id, "name": scenario.name, "status": scenario.status},
+        **reports.lift_report(g.shop, scenario, now=utcnow()),
+    }
+
+
 # Preview and timeline ----------------------------------------------------------------------------
 
 
@@ -343,6 +362,7 @@ def options() -> dict[str, Any]:
         "product_types": builder["product_types"],
         "timezone": shop.timezone,
         "currency": shop.currency,
+        "shop_name": shop.name or shop.domain,
     }
 
 
