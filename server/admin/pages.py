@@ -31,7 +31,6 @@ NAV: list[tuple[str, str, str]] = [
     ("inbox", "/inbox", "nav.inbox"),
     ("faq", "/inbox/faq", "nav.faq"),
     ("line", "/line", "nav.line"),
-    ("line", "/line", "nav.line"),
     ("campaigns", "/campaigns", "nav.campaigns"),
     ("segments", "/segments", "nav.segments"),
     ("broadcasts", "/broadcasts", "nav.broadcasts"),
@@ -178,6 +177,11 @@ def new_campaign() -> Response | str:
 @bp.get("/campaigns/<int:scenario_id>")
 def campaign(scenario_id: int) -> Response | str:
     return _marketing_page("admin/campaigns_edit.html", "campaigns", scenario_id=scenario_id)
+
+
+@bp.get("/campaigns/<int:scenario_id>/report")
+def campaign_report(scenario_id: int) -> Response | str:
+    return _marketing_page("admin/campaigns_report.html", "campaigns", scenario_id=scenario_id)
 
 
 @bp.get("/segments")

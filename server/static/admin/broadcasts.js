@@ -3,15 +3,9 @@
 // interval). Data from the API reaches the page only as text (textContent) or attributes.
 import { api, barChart, formatMoney, toast } from "./kizuna.js";
 import { renderChat } from "./line_preview.js";
+import { card, field, h, intervalChart, locale, num, pct, points, select, svg, t, tile, withParams } from "./marketing.js";
 
 const root = document.getElementById("kz-broadcasts");
-const S = JSON.parse(document.getElementById("kz-marketing-strings").textContent);
-const locale = document.body.dataset.locale || "ja";
-const t = (key, values = {}) =>
-  (S[key] || key).replace(/\{(\w+)\}/g, (all, name) => String(values[name] ?? all));
-const num = (n) => new Intl.NumberFormat(locale === "en" ? "en-US" : "ja-JP").format(n || 0);
-const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(digits)}%`);
-const points = (x) => (x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}pt`);
 let currency = "JPY";
 let zone = "Asia/Tokyo";
 const money = (minor) => formatMoney(Math.round(minor || 0), currency, locale);
@@ -22,60 +16,7 @@ const when = (iso) =>
       }).format(new Date(iso))
     : "—";
 const search = location.search;
-const withParams = (path) => path + search;
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return el;
-}
-const card = (title, ...children) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...children);
-const select = (options, value, attrs = {}) =>
-  h("select", attrs, ...options.map(([v, label]) => h("option", { value: v, selected: String(v) === String(value ?? "") }, label)));
 const badge = (status) => h("span", { class: "status-badge", "data-status": status }, t(`broadcasts.status.${status}`));
-const tile = (label, value, attrs = {}) => h("div", { class: `mk-tile ${attrs.warn ? "warn" : ""}`, "data-tile": attrs.key || null },
-  h("div", { class: "label" }, label), h("div", { class: "value" }, value));
-const field = (path, label, control, help) =>
-  h("div", { class: "field", "data-field": path }, h("label", {}, label, control),
-    help ? h("p", { class: "help mk-muted" }, help) : null, h("p", { class: "field-error", hidden: true }));
-
-const SVG = "http://www.w3.org/2000/svg";
-function svg(tag, attrs = {}) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  return el;
-}
-
-// A difference with its confidence interval on a line through zero.
-function intervalChart(container, interval, format) {
-  container.replaceChildren();
-  const width = 640, height = 70, pad = 24;
-  const lo = Math.min(interval.low, 0), hi = Math.max(interval.high, 0);
-  const span = hi - lo || 1;
-  const x = (v) => pad + ((v - lo + span * 0.1) / (span * 1.2)) * (width - 2 * pad);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "interval-chart" });
-  chart.append(svg("line", { x1: x(0), x2: x(0), y1: 8, y2: height - 20, class: "zero" }));
-  chart.append(svg("line", { x1: x(interval.low), x2: x(interval.high), y1: 30, y2: 30, class: "ci" }));
-  chart.append(svg("circle", { cx: x(interval.estimate), cy: 30, r: 6, class: "point" }));
-  for (const [value, anchor] of [[interval.low, "end"], [interval.high, "start"], [0, "middle"]]) {
-    const label = svg("text", { x: x(value) + (anchor === "end" ? -6 : anchor === "start" ? 6 : 0), y: anchor === "middle" ? height - 4 : 34, "text-anchor": anchor, class: "axis" });
-    label.textContent = format(value);
-    chart.append(label);
-  }
-  const title = svg("title");
-  title.textContent = `${format(interval.estimate)} [${format(interval.low)}, ${format(interval.high)}]`;
-  chart.append(title);
-  container.append(chart);
-}
 
 // This month's quota as one bar: used, this broadcast, what is left.
 function quotaChart(container, figures) {
