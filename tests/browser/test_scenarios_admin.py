@@ -15,6 +15,7 @@ from server.campaigns import editing, reports
 from server.campaigns.models import Enrollment, EnrollmentState, Scenario
 from server.commerce.models import Customer, Order
 from server.db import db
+from server.line.models import LineUser
 from tests.browser.conftest import LiveServer, screenshot
 from tests.browser.test_marketing_admin import demo_shop, sign_in
 
@@ -30,6 +31,7 @@ TEXT = {
         "on": "配信中",
         "report": "効果レポート",
         "treatment": "配信した人",
+        "enroll": "今の対象者を登録",
     },
     "en": {
         "use": "Use this template",
@@ -40,6 +42,7 @@ TEXT = {
         "on": "On",
         "report": "Lift report",
         "treatment": "Sent the steps",
+        "enroll": "Enroll current audience",
     },
 }
 
@@ -220,4 +223,68 @@ def test_the_lift_report_compares_the_holdout_with_a_chart(
     expect(conversion.locator("[data-chart=conversion] circle.point")).to_be_attached()
     expect(page.locator("[data-chart=revenue] circle.point")).to_be_attached()
     screenshot(page, f"admin_scenario_report_{lang}")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_current_audience_is_enrolled_once_from_the_editor(
+    page: Page, live_server: LiveServer, lang: str
+) -> None:
+    tag = f"audience-{lang}"
+    with live_server.app.app_context():
+        shop = demo_shop(live_server)
+        now = datetime.now(UTC)
+        scenario = editing.create_scenario(
+            shop,
+            {
+                "name": f"既存の友だちへ ({lang})",
+                "trigger": "manual",
+                "entry_definition": {
+                    "match": "all",
+                    "conditions": [{"field": "customer_tag", "op": "any", "value": [tag]}],
+                },
+                "steps": [{"delay_days": 1, "message": {"type": "text", "text": "{name}様"}}],
+            },
+            now=now,
+        )
+        base = 9_700_000_000 + scenario.id * 100
+        for index in range(4):  # three LINE friends, and one customer LINE cannot reach
+            customer = Customer(
+                shop_id=shop.id, shopify_id=base + index, last_name="既存", tags=[tag]
+            )
+            db.session.add(customer)
+            db.session.flush()
+            if index < 3:
+                db.session.add(
+                    LineUser(
+                        shop_id=shop.id,
+                        line_user_id=f"U{base + index:032x}",
+                        customer_id=customer.id,
+                        followed_at=now,
+                        linked_at=now,
+                    )
+                )
+        db.session.commit()
+        scenario_id = scenario.id
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, live_server, lang)
+    page.goto(f"{live_server.url}/campaigns/{scenario_id}?locale={lang}")
+    audience = page.locator("[data-audience]")
+    expect(audience).to_have_attribute("data-count", "4")
+    expect(audience).to_contain_text("3")  # reachable in LINE
+    enroll = page.get_by_role("button", name=TEXT[lang]["enroll"])
+    expect(enroll).to_be_disabled()  # a draft enrolls nobody
+
+    page.get_by_role("button", name=TEXT[lang]["activate"]).click()
+    expect(page.locator("#kz-campaigns[data-status=active]")).to_be_attached()
+    page.get_by_role("button", name=TEXT[lang]["enroll"]).click()
+    expect(page.locator("#toast")).to_contain_text("3")
+    page.get_by_role("button", name=TEXT[lang]["enroll"]).click()
+    expect(page.locator("#toast")).to_contain_text("0")
+    with live_server.app.app_context():
+        entered = db.session.scalars(
+            select(Enrollment.customer_id).where(Enrollment.scenario_id == scenario_id)
+        ).all()
+        db.session.commit()
+    assert len(entered) == 3
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -371,12 +371,38 @@ export async function editorPage(root, id) {
     actions);
 
   const stats = state.stats || {};
+  const audience = state.id ? audienceCard(state) : null;
   root.replaceChildren(
     h("p", {}, h("a", { href: withParams("/campaigns") }, t("campaigns.back"))),
     h("h2", { class: "mk-row" }, state.name || t("campaigns.new"), " ",
       h("span", { class: "status-badge", "data-status": state.status }, t(`campaigns.status.${state.status}`))),
     state.id ? h("p", { class: "mk-muted" }, t("campaigns.edit.counts", { entered: num(stats.entered), active: num(stats.active), converted: num(stats.converted) })) : null,
-    form);
+    audience, form);
   root.dataset.status = state.status;
   refreshPreview();
+}
+
+// Who the entry conditions select now, and enrolling them at once (e.g. the friends who were
+// already there before a follow scenario was switched on).
+function audienceCard(scenario) {
+  const counts = h("p", { "data-audience": "" }, t("common.loading"));
+  const button = h("button", { type: "button", "data-action": "enroll", disabled: scenario.status !== "active" }, t("campaigns.audience.enroll"));
+  async function refresh() {
+    const answer = await api(`${API}/scenarios/${scenario.id}/audience`);
+    counts.textContent = t("campaigns.audience.counts", { count: num(answer.count), reachable: num(answer.reachable) });
+    counts.dataset.count = answer.count;
+  }
+  button.addEventListener("click", async () => {
+    if (!window.confirm(t("campaigns.audience.confirm"))) return;
+    try {
+      const answer = await api(`${API}/scenarios/${scenario.id}/enroll`, { method: "POST" });
+      toast(t("campaigns.audience.entered", { n: num(answer.entered) }));
+      await refresh();
+    } catch (failure) {
+      toast(failure.message, true);
+    }
+  });
+  refresh().catch((failure) => { counts.textContent = failure.message; });
+  return card(t("campaigns.audience"), counts, h("div", { class: "mk-row" }, button,
+    scenario.status === "active" ? null : h("span", { class: "mk-muted" }, t("campaigns.audience.switch_on_first"))));
 }
