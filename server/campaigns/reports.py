@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 
 from server.commerce.subscriptions import active_subscribers
 from server.db import db
@@ -37,7 +37,12 @@ def is_subscription_scenario(scenario: Scenario) -> bool:
 
 
 def _group() -> Any:
-    return case((Enrollment.holdout.is_(True), "holdout"), else_="treatment")
+    # Literal SQL, not bound parameters: PostgreSQL only matches a GROUP BY expression to the
+    # selected one when they are the same text, and each bound copy gets its own parameter.
+    return case(
+        (Enrollment.holdout.is_(True), literal_column("'holdout'")),
+        else_=literal_column("'treatment'"),
+    )
 
 
 def _rate(part: int, whole: int) -> float | None:
