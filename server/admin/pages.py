@@ -149,7 +149,7 @@ def _page_context() -> dict[str, object] | None:
 MARKETING_STRINGS = ("campaigns.", "segments.", "broadcasts.", "common.")
 
 
-def _marketing_page(template: str, page: str, **extra: object) -> Response | str:
+def _marketing_page(feature: str, view: str, record_id: int | None = None) -> Response | str:
     context = _page_context()
     if context is None:
         return home()
@@ -161,39 +161,47 @@ def _marketing_page(template: str, page: str, **extra: object) -> Response | str
         for key, text in catalog(locale).items()
         if key.startswith(MARKETING_STRINGS)
     }
-    return render_template(template, page=page, strings=strings, **extra, **context)
+    return render_template(
+        "admin/marketing.html",
+        page=feature,
+        feature=feature,
+        view=view,
+        record_id=record_id,
+        strings=strings,
+        **context,
+    )
 
 
 @bp.get("/campaigns")
 def campaigns() -> Response | str:
-    return _marketing_page("admin/campaigns.html", "campaigns")
+    return _marketing_page("campaigns", "campaigns")
 
 
 @bp.get("/campaigns/new")
 def new_campaign() -> Response | str:
-    return _marketing_page("admin/campaigns_edit.html", "campaigns", scenario_id=0)
+    return _marketing_page("campaigns", "campaigns_edit", 0)
 
 
 @bp.get("/campaigns/<int:scenario_id>")
 def campaign(scenario_id: int) -> Response | str:
-    return _marketing_page("admin/campaigns_edit.html", "campaigns", scenario_id=scenario_id)
+    return _marketing_page("campaigns", "campaigns_edit", scenario_id)
 
 
 @bp.get("/campaigns/<int:scenario_id>/report")
 def campaign_report(scenario_id: int) -> Response | str:
-    return _marketing_page("admin/campaigns_report.html", "campaigns", scenario_id=scenario_id)
+    return _marketing_page("campaigns", "campaigns_report", scenario_id)
 
 
 @bp.get("/segments")
 def segments() -> Response | str:
-    return _marketing_page("admin/segments.html", "segments")
+    return _marketing_page("segments", "segments")
 
 
 @bp.get("/broadcasts")
 def broadcasts() -> Response | str:
-    return _marketing_page("admin/broadcasts.html", "broadcasts")
+    return _marketing_page("broadcasts", "broadcasts")
 
 
 @bp.get("/broadcasts/<int:broadcast_id>")
 def broadcast(broadcast_id: int) -> Response | str:
-    return _marketing_page("admin/broadcasts_edit.html", "broadcasts", broadcast_id=broadcast_id)
+    return _marketing_page("broadcasts", "broadcasts_edit", broadcast_id)

@@ -3,7 +3,7 @@
 // interval). Data from the API reaches the page only as text (textContent) or attributes.
 import { api, barChart, formatMoney, toast } from "./kizuna.js";
 import { renderChat } from "./line_preview.js";
-import { card, field, h, intervalChart, locale, num, pct, points, select, svg, t, tile, withParams } from "./marketing.js";
+import { card, clearFieldErrors, field, h, intervalChart, locale, num, pct, points, select, showFieldErrors, svg, t, tile, withParams } from "./marketing.js";
 
 const root = document.getElementById("kz-broadcasts");
 let currency = "JPY";
@@ -152,24 +152,9 @@ function composer(options, broadcast) {
   sendAt.addEventListener("focus", () => { laterRadio.checked = true; });
 
   const error = h("p", { class: "field-error", hidden: true, "data-error": "" });
-  function clearErrors() {
-    form.querySelectorAll(".field-error").forEach((el) => { el.hidden = true; });
-    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
-  }
+  const clearErrors = () => clearFieldErrors(form);
   function showErrors(failure) {
-    const fields = (failure.data && failure.data.details && failure.data.details.fields) || {};
-    let shown = false;
-    for (const [path, message] of Object.entries(fields)) {
-      const box = form.querySelector(`[data-field="${path}"]`) || form.querySelector(`[data-field="${path.split(".").slice(0, 2).join(".")}"]`);
-      if (!box) continue;
-      const slot = box.querySelector(".field-error");
-      slot.textContent = message;
-      slot.hidden = false;
-      const control = box.querySelector("input, textarea, select");
-      if (control) control.setAttribute("aria-invalid", "true");
-      shown = true;
-    }
-    if (!shown) {
+    if (!showFieldErrors(form, failure)) {
       error.textContent = failure.message;
       error.hidden = false;
     }

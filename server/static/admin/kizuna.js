@@ -40,9 +40,25 @@ export function toast(message, isError = false) {
   el._timer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
+// An element with attributes (on* = listeners, true = present) and children (text or nodes).
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
+  }
+  return el;
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 
-function svg(tag, attrs = {}) {
+export function svg(tag, attrs = {}) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   return el;

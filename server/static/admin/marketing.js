@@ -2,6 +2,10 @@
 // locale, a small element builder and the confidence-interval chart. API data reaches the page
 // only as text (textContent) or attributes, never as HTML.
 
+import { h, svg } from "./kizuna.js";
+
+export { h, svg };
+
 const S = JSON.parse(document.getElementById("kz-marketing-strings").textContent);
 export const locale = document.body.dataset.locale || "ja";
 const intl = locale === "en" ? "en-US" : "ja-JP";
@@ -13,20 +17,6 @@ export const pct = (x, digits = 1) => (x === null || x === undefined ? "—" : `
 export const points = (x) => (x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}pt`);
 export const withParams = (path) => path + location.search;
 
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return el;
-}
 
 export const card = (title, ...children) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...children);
 export const select = (options, value, attrs = {}) =>
@@ -37,12 +27,6 @@ export const field = (path, label, control, help) =>
   h("div", { class: "field", "data-field": path }, h("label", {}, label, control),
     help ? h("p", { class: "help mk-muted" }, help) : null, h("p", { class: "field-error", hidden: true }));
 
-const SVG = "http://www.w3.org/2000/svg";
-export function svg(tag, attrs = {}) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  return el;
-}
 
 // A difference with its confidence interval on a line through zero.
 export function intervalChart(container, interval, format) {
@@ -67,12 +51,14 @@ export function intervalChart(container, interval, format) {
 }
 
 // Field errors of a 400 ({details: {fields: {"steps[0].message.text": "..."}}}) shown next to
-// the controls with that data-field; true when at least one found its place.
+// the controls with that data-field (or, for a nested path, its first two parts' field); true
+// when at least one found its place.
 export function showFieldErrors(form, failure) {
   const fields = (failure.data && failure.data.details && failure.data.details.fields) || {};
+  const boxFor = (path) => form.querySelector(`[data-field="${CSS.escape(path)}"]`);
   let shown = false;
   for (const [path, message] of Object.entries(fields)) {
-    const box = form.querySelector(`[data-field="${CSS.escape(path)}"]`);
+    const box = boxFor(path) || boxFor(path.split(".").slice(0, 2).join("."));
     if (!box) continue;
     const slot = box.querySelector(".field-error");
     slot.textContent = message;

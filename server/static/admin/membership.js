@@ -1,6 +1,6 @@
 // The membership admin pages (issue 5): tiers and points rules, coupon offers, subscriber posts,
 // members. Data from the API reaches the page only as text (textContent), never as HTML.
-import { api, barChart, formatMoney, toast } from "./kizuna.js";
+import { api, barChart, formatMoney, h, toast } from "./kizuna.js";
 
 const root = document.getElementById("kz-membership");
 const S = JSON.parse(document.getElementById("kz-membership-strings").textContent);
@@ -18,20 +18,6 @@ const when = (iso) =>
       }).format(new Date(iso))
     : "—";
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return el;
-}
 
 const card = (title, ...children) =>
   h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...children);

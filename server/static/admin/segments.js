@@ -2,13 +2,9 @@
 // with a live count as the merchant edits, and the saved segments with their live counts.
 // Data from the API reaches the page only as text (textContent) or attributes, never as HTML.
 import { api, barChart, toast } from "./kizuna.js";
+import { card, h, num, select, t } from "./marketing.js";
 
 const root = document.getElementById("kz-segments");
-const S = JSON.parse(document.getElementById("kz-marketing-strings").textContent);
-const locale = document.body.dataset.locale || "ja";
-const t = (key, values = {}) =>
-  (S[key] || key).replace(/\{(\w+)\}/g, (all, name) => String(values[name] ?? all));
-const num = (n) => new Intl.NumberFormat(locale === "en" ? "en-US" : "ja-JP").format(n || 0);
 const search = location.search;
 const withParams = (path, extra = {}) => {
   const params = new URLSearchParams(search);
@@ -17,23 +13,6 @@ const withParams = (path, extra = {}) => {
   return query ? `${path}?${query}` : path;
 };
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return el;
-}
-const card = (title, ...children) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...children);
-const select = (options, value, attrs = {}) =>
-  h("select", attrs, ...options.map(([v, label]) => h("option", { value: v, selected: String(v) === String(value ?? "") }, label)));
 
 let meta = null; // /fields
 let specs = {};
