@@ -8,6 +8,7 @@ the enrollment's unique key make a second run change nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from server.db import db, utcnow
 from server.jobs import periodic, task
@@ -37,42 +38,35 @@ def send_scheduled(scheduled_ids: list[int]) -> None:
 @periodic(hour="0", minute="30")
 def find_dormant_customers() -> None:
     """Daily (09:30 in Japan): customers who stopped ordering enter the win-back scenarios."""
-    now = utcnow()
-    for scenario in triggers.scenarios_with_trigger(Trigger.DORMANT):
-        shop = db.session.get(Shop, scenario.shop_id)
-        if shop is None or not shop.installed:
-            continue
-        entered = triggers.find_dormant(shop, scenario, now=now)
-        db.session.commit()
-        if entered:
-            log.info("scenario %s: %d dormant customers entered", scenario.id, entered)
+    _enter_by_finder(Trigger.DORMANT, triggers.find_dormant, "dormant customers")
 
 
 @periodic(minute="15")
 def find_expiring_coupons() -> None:
     """Hourly: holders of coupons about to expire enter the reminder scenarios."""
-    now = utcnow()
-    for scenario in triggers.scenarios_with_trigger(Trigger.COUPON_EXPIRING):
-        shop = db.session.get(Shop, scenario.shop_id)
-        if shop is None or not shop.installed:
-            continue
-        triggers.find_expiring_coupons(shop, scenario, now=now)
-        db.session.commit()
+    _enter_by_finder(Trigger.COUPON_EXPIRING, triggers.find_expiring_coupons, "coupon holders")
 
 
 @periodic(hour="0", minute="40")
 def find_customers_due_to_reorder() -> None:
     """Daily (09:40 in Japan, after the recommendations' morning refresh of the customers due):
     customers whose product runs out today enter the reorder scenarios."""
+    _enter_by_finder(
+        Trigger.DUE_TO_REORDER, triggers.find_due_to_reorder, "customers due to reorder"
+    )
+
+
+def _enter_by_finder(trigger: Trigger, find: Callable[..., int], who: str) -> None:
+    """Each installed shop's active scenarios with this trigger, one commit per scenario."""
     now = utcnow()
-    for scenario in triggers.scenarios_with_trigger(Trigger.DUE_TO_REORDER):
+    for scenario in triggers.scenarios_with_trigger(trigger):
         shop = db.session.get(Shop, scenario.shop_id)
         if shop is None or not shop.installed:
             continue
-        entered = triggers.find_due_to_reorder(shop, scenario, now=now)
+        entered = find(shop, scenario, now=now)
         db.session.commit()
         if entered:
-            log.info("scenario %s: %d customers due to reorder entered", scenario.id, entered)
+            log.info("scenario %s: %d %s entered", scenario.id, entered, who)
 
 
 @task()
