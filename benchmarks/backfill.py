@@ -30,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import bench_app  # noqa: E402
+
 
 def build_history(
     orders: int, customers: int, products: int, seed: int = 7
@@ -147,10 +149,8 @@ def main() -> int:
     logging.disable(logging.INFO)
 
     import flask_migrate
-    from cryptography.fernet import Fernet
     from pytest_httpserver import HTTPServer
 
-    from server import create_app
     from server.db import db, utcnow
     from server.shopify import backfill
     from server.shopify.models import BackfillRun
@@ -159,19 +159,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="kizuna-bench-backfill-"))
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    from server.config import _sqlalchemy_url
-
-    app = create_app(
-        {
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench-key",
-            "SHOPIFY_API_SECRET": "bench-secret",
-            "APP_URL": "http://127.0.0.1",
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
-            "HUEY_IMMEDIATE": True,
-        }
-    )
+    app = bench_app(url)
     admin_schema()  # the stand-in validates every query: build its schema before timing
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()

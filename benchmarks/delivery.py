@@ -40,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import bench_app, postgres_database  # noqa: E402
+
 PUSH = "/v2/bot/message/push"
 MULTICAST = "/v2/bot/message/multicast"
 
@@ -190,44 +192,17 @@ def database(option: str, tmp: str) -> Iterator[str]:
     if not option.startswith("postgres"):
         yield f"sqlite:///{tmp}/delivery.sqlite3"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from server.config import _sqlalchemy_url
-
-    base = make_url(_sqlalchemy_url(option))
-    name = f"{base.database}_bench_{os.getpid()}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(option, f"bench_{os.getpid()}") as own:
+        yield own
 
 
 def make_app(url: str, line_url: str) -> Any:
-    from cryptography.fernet import Fernet
-
-    from server import create_app
-    from server.config import _sqlalchemy_url
-
-    return create_app(
-        {
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench",
-            "SHOPIFY_API_SECRET": "bench",
-            "APP_URL": "http://127.0.0.1",
-            "DATABASE_URL": url,
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
-            "HUEY_IMMEDIATE": False,  # the commit enqueues; run_worker() below works the queue
-            "LINE_DELIVERY": "api",
-            "LINE_API_BASE_URL": line_url,
-            "LINE_HTTP_TIMEOUT": (3.05, 10.0),
-        }
+    return bench_app(
+        url,
+        HUEY_IMMEDIATE=False,  # the commit enqueues; run_worker() below works the queue
+        LINE_DELIVERY="api",
+        LINE_API_BASE_URL=line_url,
+        LINE_HTTP_TIMEOUT=(3.05, 10.0),
     )
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import bench_app  # noqa: E402
+
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -138,7 +140,6 @@ def seed(n: int, now: datetime) -> int:
 def bench_list(conversations: int, runs: int) -> None:
     import flask_migrate
 
-    from server import create_app
     from server.db import db
     from server.inbox import services
     from server.shops.models import Shop
@@ -148,22 +149,7 @@ def bench_list(conversations: int, runs: int) -> None:
     if not url:
         url = f"sqlite:///{tmp}/inbox.sqlite3"
     os.environ.setdefault("HUEY_SQLITE_PATH", f"{tmp}/huey.db")
-    from cryptography.fernet import Fernet
-
-    from server.config import _sqlalchemy_url
-
-    app = create_app(
-        {
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench",
-            "SHOPIFY_API_SECRET": "bench",
-            "APP_URL": "http://127.0.0.1",
-            "DATABASE_URL": url,
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
-            "HUEY_IMMEDIATE": True,
-        }
-    )
+    app = bench_app(url)
     now = datetime.now(UTC)
     with app.app_context():
         print(f"Conversation list, {conversations:,} conversations on {db.engine.dialect.name}")

@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import bench_app  # noqa: E402
+
 BUILD = ROOT / "server" / "static" / "liff"
 LIFF_ID = "2000000009-BenchLif"
 LOGIN_CHANNEL = "2000000009"
@@ -88,26 +91,7 @@ def first_screen_bytes() -> None:
 
 
 def build_app(url: str, jwks_url: str) -> object:
-    from cryptography.fernet import Fernet
-
-    from server import create_app
-    from server.config import _sqlalchemy_url
-
-    return create_app(
-        {
-            "TESTING": False,
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench",
-            "SHOPIFY_API_SECRET": "bench-secret",
-            "APP_URL": "http://127.0.0.1",
-            "DATABASE_URL": url,
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
-            "HUEY_IMMEDIATE": True,
-            "LINE_API_BASE_URL": jwks_url,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    return bench_app(url, TESTING=False, LINE_API_BASE_URL=jwks_url, LOG_LEVEL="WARNING")
 
 
 def seed(customers: int, now: datetime) -> tuple[str, str]:

@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import bench_app  # noqa: E402
 from server.recommendations import production  # noqa: E402
 from server.recommendations.training import (  # noqa: E402
     Interactions,
@@ -165,29 +166,17 @@ def _due_refresh(fitted: production.Production, lines: Interactions, schedule: A
 
 def _lookups(lines: Interactions, entries: list[list[production.Entry]]) -> dict:
     """p50/p99 of serving.recommendations_for over LOOKUPS random customers."""
-    from cryptography.fernet import Fernet
     from flask_migrate import upgrade
     from sqlalchemy import insert
 
-    from server import create_app
     from server.commerce.models import Customer, Product, ProductVariant
-    from server.config import _sqlalchemy_url
     from server.db import db, utcnow
     from server.recommendations import serving
     from server.recommendations.models import CustomerRecommendation, RecommendationModel
     from server.shops.models import Shop
 
     tmp = Path(tempfile.mkdtemp(prefix="kizuna-bench-recs-"))
-    app = create_app(
-        {
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench-key",
-            "SHOPIFY_API_SECRET": "bench-secret",
-            "APP_URL": "http://127.0.0.1",
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(f"sqlite:///{tmp / 'bench.sqlite3'}"),
-        }
-    )
+    app = bench_app(f"sqlite:///{tmp / 'bench.sqlite3'}")
     with app.app_context():
         upgrade()
         shop = Shop(domain="bench.myshopify.com", name="bench", installed_at=utcnow(), settings={})

@@ -35,21 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import bench_app, postgres_database  # noqa: E402
+from server.campaigns.cancellation import REASONS  # noqa: E402
+from server.segments.nine_segments import CELLS  # noqa: E402
+
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # noon in Tokyo
 PRODUCTS = 200
 CHUNK = 100_000
-CELLS = (
-    "loyal_active",
-    "loyal_passive",
-    "general_active",
-    "general_passive",
-    "lapsed_active",
-    "lapsed_passive",
-    "aware_active",
-    "aware_passive",
-    "unaware",
-)
-REASONS = ("leftover", "no_effect", "price", "frequency", "other")
 
 # Orders per customer, by a hash bucket 0..999 of the customer: 30 % none, 18 % one, ... 5 % twelve.
 ORDER_MIX = ((300, 0), (600, 1), (780, 2), (880, 3), (950, 5), (1000, 12))
@@ -254,48 +246,13 @@ def database(keep: bool) -> Iterator[str]:
         folder = tempfile.gettempdir() if keep else tempfile.mkdtemp(prefix="kizuna-bench-")
         yield f"sqlite:///{folder}/kizuna-bench-segments.sqlite3"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from server.config import _sqlalchemy_url
-
-    base = make_url(_sqlalchemy_url(url))
-    name = f"{base.database}_bench_segments"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if exists and not keep:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        if not exists or not keep:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(url, "bench_segments", keep=keep) as own:
+        yield own
 
 
 def make_app(url: str) -> Any:
-    from cryptography.fernet import Fernet
-
-    from server import create_app
-    from server.config import _sqlalchemy_url
-
     os.environ.setdefault("HUEY_SQLITE_PATH", f"{tempfile.mkdtemp(prefix='kizuna-bench-')}/huey.db")
-    return create_app(
-        {
-            "SECRET_KEY": "bench",
-            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "SHOPIFY_API_KEY": "bench",
-            "SHOPIFY_API_SECRET": "bench",
-            "APP_URL": "http://127.0.0.1",
-            "DATABASE_URL": url,
-            "SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url),
-            "HUEY_IMMEDIATE": True,
-        }
-    )
+    return bench_app(url)
 
 
 def bench_shop(name: str, customers: int, *, everyone_reachable: bool) -> Any:
