@@ -6,8 +6,12 @@ Nothing here imports a feature. Models live in their feature packages and subcla
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -19,6 +23,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
     from .shops.models import Shop
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Alembic needs every constraint named to alter it on SQLite (batch mode recreates tables).
 NAMING_CONVENTION = {
@@ -113,6 +120,50 @@ def commit() -> None:
     once; services only flush.
     """
     db.session.commit()
+
+
+# SQLITE_BUSY, when SQLite answers it at once: a transaction that read, then tried to write while
+# another connection writes or has committed since, cannot go on (waiting could not help, so
+# busy_timeout does not wait). PostgreSQL's serialization failure and deadlock: the server rolled
+# the transaction back. Each succeeds when simply run again.
+_SQLITE_BUSY = 5
+_PG_RETRYABLE = frozenset({"40001", "40P01"})
+CONFLICT_ATTEMPTS = 5
+
+
+def is_transient_conflict(error: BaseException | None) -> bool:
+    """Whether `error`, or the error that caused it (a failed flush leaves the session to raise
+    PendingRollbackError later), is a conflict with another transaction."""
+    while error is not None:
+        if isinstance(error, sa.exc.OperationalError):
+            orig = error.orig
+            code = getattr(orig, "sqlite_errorcode", None)
+            if code is not None:
+                return code & 0xFF == _SQLITE_BUSY  # the primary code of SQLITE_BUSY_SNAPSHOT too
+            return getattr(orig, "sqlstate", None) in _PG_RETRYABLE
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def run_in_transaction(work: Callable[[], R], *, attempts: int = CONFLICT_ATTEMPTS) -> R:
+    """Run `work` and commit; on a transient conflict roll back and run it again from the start.
+
+    `work` must be safe to repeat (tasks are by contract). Without this, a worker that read a
+    row just before the web process committed would fail, and huey's retry would come only
+    after its retry delay.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except BaseException as error:
+            db.session.rollback()
+            if attempt == attempts or not is_transient_conflict(error):
+                raise
+            log.info("transaction conflict (attempt %d of %d); running it again", attempt, attempts)
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not secrets
+    raise AssertionError("unreachable")
 
 
 def is_postgresql(bind: sa.engine.Engine | sa.engine.Connection) -> bool:

@@ -5,7 +5,9 @@ Redis when REDIS_URL is set, huey's SQLite storage otherwise. Tests switch it to
 mode, which runs the real task functions synchronously.
 
 Tasks run inside an app context and own their transaction: the wrapper commits when the task
-returns and rolls back when it raises. Tasks take ids and must be safe to run twice.
+returns and rolls back when it raises; a transaction that lost a race with another (SQLite's
+stale snapshot, a PostgreSQL deadlock) runs again at once. Tasks take ids and must be safe to
+run twice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .config import DEFAULTS
-from .db import db
+from .db import db, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +79,7 @@ def _in_app_transaction(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         with _app().app_context():
-            try:
-                result = fn(*args, **kwargs)
-                db.session.commit()
-            except BaseException:
-                db.session.rollback()
-                raise
-            return result
+            return run_in_transaction(lambda: fn(*args, **kwargs))
 
     return run
 

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server.db import db, utcnow
+from server.db import db, is_transient_conflict, utcnow
 
 from .models import WebhookEvent
 
@@ -109,6 +109,8 @@ def run_event(event_id: int, handle: Callable[[WebhookEvent], None]) -> None:
         with db.session.begin_nested():
             handle(event)
     except Exception as error:
+        if is_transient_conflict(error):
+            raise  # the transaction is gone; the task runs again at once (jobs.task)
         event.last_error = f"{type(error).__name__}: {error}"[:2000]
         log.warning(
             "event %s (%s %s) failed: %s", event.id, event.source, event.topic, type(error).__name__

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy.exc import OperationalError
 
-from server.db import commit, db, utcnow
+from server.db import db, run_in_transaction, utcnow
 from server.errors import BadRequest, NotFound, Unauthorized, Unavailable
 from server.ingest.services import record_event
 from server.jobs import enqueue_after_commit
@@ -60,7 +60,9 @@ def _verify(channel: LineChannel, body: bytes, signature: str, now: datetime) ->
 @bp.post("/line/webhook/<channel_key>")
 def receive(channel_key: str) -> tuple[str, int]:
     try:
-        return _receive(channel_key)
+        # A read then a write: on SQLite another connection's commit in between is a conflict
+        # that a second run resolves, where a 503 might lose the event (redelivery is opt-in).
+        return run_in_transaction(lambda: _receive(channel_key))
     except OperationalError:
         db.session.rollback()
         log.warning("LINE webhook: database unavailable; LINE will redeliver")
@@ -91,7 +93,6 @@ def _receive(channel_key: str) -> tuple[str, int]:
         if stored is not None:  # None: a redelivery we already have
             db.session.flush()
             enqueue_after_commit(process_line_event, stored.id)
-    commit()
     log.info("LINE webhook: shop %s, %d event(s)", channel.shop_id, len(events))
     return "", 200
 
