@@ -12,7 +12,8 @@ series (no row goes through Python), with progress, then ANALYZE as autovacuum w
    `count(*)` of the shop's customers;
 2. a scenario whose entry segment selects `--enroll` reachable customers, enrolled through
    server/campaigns (the merchant's "enroll the current audience"), then enrolled again, which
-   must add nobody. Baseline: a plain INSERT .. SELECT of as many rows into a temporary table.
+   must add nobody, and again after half of them finished, which must add exactly that half.
+   Baseline: a plain INSERT .. SELECT of as many rows into a temporary table.
 
 Goals (issue 7): a segment over 1M customers ≤ 2 s on PostgreSQL; 100k enrolled ≤ 30 s.
 `--keep` leaves the seeded shops in place and a later run with the same sizes reuses them.
@@ -453,6 +454,23 @@ def bench_enrollment(people: int) -> None:
             f" {took / base:5.1f}× baseline)",
             flush=True,
         )
+    # Half the people are as if they had entered through another door (a trigger) and finished:
+    # enrolling the audience again must add exactly them (the other half is still in progress).
+    db.session.execute(
+        db.update(Enrollment)
+        .where(Enrollment.scenario_id == scenario.id, Enrollment.id % 2 == 0)
+        .values(state="completed", ended_at=NOW, trigger_key="order:1")
+    )
+    db.session.commit()
+    finished = people // 2
+    start = time.perf_counter()
+    entered = services.enroll_audience(shop, scenario, now=NOW.replace(hour=4))
+    db.session.commit()
+    took = time.perf_counter() - start
+    label = f"enrolled, half finished (must add {finished:,})"
+    print(f"  {label:<42} {took:8.2f} s  ({entered:,} entered, {took / base:5.1f}× baseline)")
+    assert entered == finished, (entered, finished)
+    people += finished
     enrolled = db.session.scalar(
         db.select(db.func.count()).where(Enrollment.scenario_id == scenario.id)
     )

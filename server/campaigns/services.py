@@ -221,7 +221,10 @@ def enroll_people(
     """
     if scenario.shop_id != shop.id or scenario.status != ScenarioStatus.ACTIVE:
         return 0
-    p = people.subquery("people")
+    # Computed once, first: inlined, PostgreSQL misjudged how many rows its joins and the
+    # friend check below leave (1 instead of 100k) and rescanned the order totals per person
+    # (a 100k audience: minutes). MATERIALIZED is understood by both databases.
+    p = people.cte("people").prefix_with("MATERIALIZED")
     friend = LineUser.__table__.alias("friend")
     subject = _subject_expression(p.c.customer_id, friend.c.id)
     if scenario.once_per_person:
@@ -256,6 +259,8 @@ def enroll_people(
                 and_(p.c.customer_id.is_not(None), friend.c.customer_id == p.c.customer_id),
                 and_(p.c.customer_id.is_(None), friend.c.customer_id.is_(None)),
             ),
+            # Nobody already in progress here. Both databases look each candidate up in the
+            # (scenario, state, subject) index (PostgreSQL may hash it as an anti-join instead).
             ~exists(
                 select(literal(1)).where(
                     earlier.c.scenario_id == scenario.id,
