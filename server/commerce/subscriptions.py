@@ -215,6 +215,72 @@ def active_subscribers(shop: Shop, *, now: datetime) -> Select[tuple[int]]:
     return select(ids.c.customer_id)
 
 
+# The states `SubscriptionStatus.state` takes, in the order the admin lists them.
+STATES = ("active", "paused", "cancelled", "never")
+
+
+def subscribers_in(shop: Shop, state: str, *, now: datetime) -> Select[tuple[int]]:
+    """A select of the ids of the shop's customers whose `subscription_status(...).state` is
+    `state` at `now` (the same rule in SQL, for segments): "paused" is a paused contract and no
+    active one, "active" any other active subscriber, "cancelled" anyone who ever subscribed
+    (a contract, a subscriber tag, a subscription order) and is neither, "never" the rest."""
+    if state not in STATES:
+        raise ValueError(state)
+    if state == "never":
+        return select(Customer.id).where(
+            Customer.shop_id == shop.id, Customer.id.not_in(_ever_subscribed(shop))
+        )
+    paused = select(SubscriptionContract.customer_id).where(
+        SubscriptionContract.shop_id == shop.id,
+        SubscriptionContract.status == PAUSED_CONTRACT,
+        SubscriptionContract.customer_id.is_not(None),
+        SubscriptionContract.customer_id.not_in(
+            select(SubscriptionContract.customer_id).where(
+                SubscriptionContract.shop_id == shop.id,
+                SubscriptionContract.status == ACTIVE_CONTRACT,
+                SubscriptionContract.customer_id.is_not(None),
+            )
+        ),
+    )
+    if state == "paused":
+        return paused
+    active = active_subscribers(shop, now=now).subquery("active")
+    if state == "active":
+        return select(active.c.customer_id).where(active.c.customer_id.not_in(paused))
+    ever = _ever_subscribed(shop).subquery("ever")
+    return select(ever.c.customer_id).where(
+        ever.c.customer_id.not_in(select(active.c.customer_id)),
+        ever.c.customer_id.not_in(paused),
+    )
+
+
+def _ever_subscribed(shop: Shop) -> Select[tuple[int]]:
+    """Customers any source ever called a subscriber: a contract in any state, a subscriber tag
+    now or removed since, or a subscription order (cancelled or not)."""
+    parts: list[Select[Any]] = [
+        select(SubscriptionContract.customer_id.label("customer_id")).where(
+            SubscriptionContract.shop_id == shop.id, SubscriptionContract.customer_id.is_not(None)
+        ),
+        select(Customer.id.label("customer_id")).where(
+            Customer.shop_id == shop.id, Customer.subscription_tag_ended_at.is_not(None)
+        ),
+        select(Order.customer_id.label("customer_id")).where(
+            Order.shop_id == shop.id,
+            Order.is_subscription.is_(True),
+            Order.customer_id.is_not(None),
+        ),
+    ]
+    tags = subscriber_tags(shop)
+    if tags:
+        parts.append(
+            select(Customer.id.label("customer_id")).where(
+                Customer.shop_id == shop.id, _has_any_tag(tags)
+            )
+        )
+    ids = union(*parts).subquery("ever_ids")
+    return select(ids.c.customer_id)
+
+
 def active_subscriber_ids(shop: Shop, *, now: datetime) -> set[int]:
     return set(db.session.scalars(active_subscribers(shop, now=now)))
 

@@ -48,10 +48,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import array as pg_array
 
+from server.commerce import subscriptions
 from server.commerce.models import Customer, Order, OrderLine, Product
 from server.commerce.money import to_minor
+from server.commerce.subscriptions import STATES as SUBSCRIPTION_STATES
 from server.errors import Invalid
 from server.line.models import LineUser
+from server.membership.models import Member
 from server.shops.models import Shop
 
 from .models import NineSegmentProfile, SurveyAnswer
@@ -76,7 +79,7 @@ class InvalidDefinition(Invalid):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    kind: str  # number | date | bool | choice | tags | bought | survey
+    kind: str  # number | date | bool | choice | tags | bought | survey | tier
     ops: tuple[str, ...]
     needs: str  # "customer" | "line" | "any": which half of a person the field reads
     choices: tuple[str, ...] = ()
@@ -102,17 +105,12 @@ FIELDS: dict[str, FieldSpec] = {
     "language": FieldSpec("choice", CHOICE_OPS, "any", choices=("ja", "en")),
     "nine_segment_cell": FieldSpec("choice", CHOICE_OPS, "line", choices=CELLS),
     "survey_answer": FieldSpec("survey", ("in", "not_in"), "line"),
+    # The rule of commerce/subscriptions.py: active, paused, cancelled (a former subscriber), never.
+    "subscription_status": FieldSpec("choice", CHOICE_OPS, "customer", choices=SUBSCRIPTION_STATES),
+    "membership_tier": FieldSpec("tier", CHOICE_OPS, "customer"),  # the shop's tier ids
 }
 
-# Fields other features contribute (subscriber status, membership tier) are added with
-# `register_field` by the feature that owns the data, so this module never guesses at them.
 Builder = Callable[["Query", dict[str, Any]], ColumnElement[bool]]
-_EXTRA_BUILDERS: dict[str, Builder] = {}
-
-
-def register_field(name: str, spec: FieldSpec, builder: Builder) -> None:
-    FIELDS[name] = spec
-    _EXTRA_BUILDERS[name] = builder
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,8 +256,10 @@ def _value(spec: FieldSpec, name: str, op: str, value: Any, path: str) -> Any:
             "question": question,
             "answers": _strings(value.get("answers"), f"{path}.answers"),
         }
-    if spec.kind == "custom":
-        return value
+    if spec.kind == "tier":
+        if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
+            raise _fail(path, f"must be a list of 1 to {MAX_VALUES} tier ids")
+        return [_int(v, f"{path}[{i}]", 1) for i, v in enumerate(value)]
     raise _fail(path, f"field kind {spec.kind} is not supported")  # pragma: no cover
 
 
@@ -467,10 +467,7 @@ def _compile_condition(query: Query, node: dict[str, Any]) -> ColumnElement[bool
     name = node["field"]
     spec = FIELDS[name]
     p = query.people.c
-    if name in _EXTRA_BUILDERS:
-        expression = _EXTRA_BUILDERS[name](query, node)
-    else:
-        expression = _BUILDERS[name](query, node)
+    expression = _BUILDERS[name](query, node)
     if spec.needs == "customer":
         return and_(p.customer_id.is_not(None), expression)
     if spec.needs == "line":
@@ -616,6 +613,26 @@ def _language(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
     return inside if node["op"] == "in" else not_(inside)
 
 
+def _subscription(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
+    customer = query.people.c.customer_id
+    inside = or_(
+        *(
+            customer.in_(subscriptions.subscribers_in(query.shop, state, now=query.now))
+            for state in node["value"]
+        )
+    )
+    return inside if node["op"] == "in" else not_(inside)
+
+
+def _tier(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
+    # A customer who is not a member, or a member below every tier, is in no tier.
+    placed = select(Member.customer_id).where(
+        Member.shop_id == query.shop.id, Member.tier_id.in_(node["value"])
+    )
+    inside = query.people.c.customer_id.in_(placed)
+    return inside if node["op"] == "in" else not_(inside)
+
+
 _BUILDERS: dict[str, Builder] = {
     "rfm_r": lambda q, n: _number(_rfm_r(q), n["op"], n["value"]),
     "rfm_f": lambda q, n: _number(_rfm_f(q), n["op"], n["value"]),
@@ -645,4 +662,6 @@ _BUILDERS: dict[str, Builder] = {
     "language": _language,
     "nine_segment_cell": _cell,
     "survey_answer": _survey,
+    "subscription_status": _subscription,
+    "membership_tier": _tier,
 }

@@ -12,6 +12,7 @@ from server.commerce.models import Customer, Product
 from server.db import db
 from server.errors import Conflict, Invalid, NotFound
 from server.line.models import LineUser
+from server.membership.models import Tier
 from server.shops.models import Shop
 
 from . import filters
@@ -179,7 +180,8 @@ def _name(name: str) -> str:
 
 
 def options(shop: Shop) -> dict[str, Any]:
-    """Values the builder can pick from: products, product tags and types, customer tags."""
+    """Values the builder can pick from: products, product tags and types, customer tags,
+    membership tiers (lowest first)."""
     products = db.session.execute(
         select(Product.id, Product.title)
         .where(Product.shop_id == shop.id, Product.deleted_at.is_(None))
@@ -200,8 +202,12 @@ def options(shop: Shop) -> dict[str, Any]:
         select(Customer.tags).where(Customer.shop_id == shop.id).distinct().limit(5000)
     ):
         customer_tags.update(tags or [])
+    tiers = db.session.execute(
+        select(Tier.id, Tier.name).where(Tier.shop_id == shop.id).order_by(Tier.threshold)
+    ).all()
     return {
         "products": [{"id": pid, "title": title} for pid, title in products],
+        "tiers": [{"id": tid, "name": name} for tid, name in tiers],
         "product_types": sorted(product_types),
         "product_tags": sorted(product_tags),
         "customer_tags": sorted(customer_tags),

@@ -28,11 +28,13 @@ const DEFAULTS = {
   tags: () => ({ op: "any", value: [] }),
   bought: () => ({ op: "any", value: [] }),
   survey: () => ({ op: "in", value: null }),
+  tier: () => ({ op: "in", value: meta.tiers.length ? [meta.tiers[0].id] : [] }),
 };
 
 function choiceLabel(field, value) {
   if (field === "nine_segment_cell") return (meta.cells.find((c) => c.value === value) || {}).label || value;
   if (field === "language") return t(`segments.language.${value}`);
+  if (field === "subscription_status") return t(`segments.subscription.${value}`);
   return value;
 }
 
@@ -158,6 +160,14 @@ function conditionRow(node, onchange, onremove) {
         ...meta.products.map((p) => h("option", { value: p.id, selected: chosen.includes(String(p.id)) }, p.title)));
       sel.addEventListener("change", () => { state.value = [...sel.selectedOptions].map((o) => Number(o.value)); onchange(); });
       return [sel, ...withinDays()];
+    }
+    if (spec.kind === "tier") {
+      const names = Object.fromEntries(meta.tiers.map((tier) => [String(tier.id), tier.name]));
+      const boxes = checkboxes(meta.tiers.map((tier) => String(tier.id)), (state.value || []).map(String), (v) => names[v], () => {
+        state.value = [...boxes.querySelectorAll("input:checked")].map((i) => Number(i.value));
+        onchange();
+      });
+      return meta.tiers.length ? [boxes] : [h("span", { class: "mk-muted" }, t("segments.value.no_tiers"))];
     }
     if (spec.kind === "survey") {
       const key = state.value ? `${state.value.survey}|${state.value.question}` : "";
