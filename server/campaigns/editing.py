@@ -164,6 +164,36 @@ def _order_filters(
     return clean
 
 
+def _tier_change(shop: Shop, data: Mapping[str, Any], path: str, errors: _Errors) -> dict[str, Any]:
+    """Direction, and the tiers a change goes from and to (none given: any)."""
+    direction = _choice(
+        data.get("direction"), f"{path}.direction", errors, ("any", "up", "down"), "up"
+    )
+    to_ids = _ids(shop, Tier, data.get("tier_ids"), f"{path}.tier_ids", errors)
+    from_ids = _ids(shop, Tier, data.get("from_tier_ids"), f"{path}.from_tier_ids", errors)
+    known = not {f"{path}.tier_ids", f"{path}.from_tier_ids"} & set(errors.fields)
+    if to_ids and from_ids and known:
+        # Some change between the two lists must fit the direction, or nobody would ever enter.
+        rank = dict(
+            db.session.execute(
+                select(Tier.id, Tier.threshold).where(
+                    Tier.shop_id == shop.id, Tier.id.in_([*to_ids, *from_ids])
+                )
+            ).all()
+        )
+        fits = {
+            "any": lambda a, b: a != b,
+            "up": lambda a, b: rank[b] > rank[a],
+            "down": lambda a, b: rank[b] < rank[a],
+        }[direction]
+        if not any(fits(a, b) for a in from_ids for b in to_ids):
+            errors.add(f"{path}.tier_ids", f"no change from those tiers to these goes {direction}")
+    clean: dict[str, Any] = {"direction": direction, "tier_ids": to_ids}
+    if from_ids:
+        clean["from_tier_ids"] = from_ids
+    return clean
+
+
 def trigger_params(shop: Shop, trigger: str, data: Any, errors: _Errors) -> dict[str, Any]:
     path = "trigger_params"
     if data is None:
@@ -190,12 +220,7 @@ def trigger_params(shop: Shop, trigger: str, data: Any, errors: _Errors) -> dict
     if trigger == Trigger.SURVEY_ANSWERED:
         return {"cells": _strings(data.get("cells"), f"{path}.cells", errors, CELLS)}
     if trigger == Trigger.TIER_CHANGED:
-        return {
-            "direction": _choice(
-                data.get("direction"), f"{path}.direction", errors, ("any", "up", "down"), "up"
-            ),
-            "tier_ids": _ids(shop, Tier, data.get("tier_ids"), f"{path}.tier_ids", errors),
-        }
+        return _tier_change(shop, data, path, errors)
     if trigger == Trigger.DORMANT:
         clean = {}
         if data.get("days") not in (None, ""):

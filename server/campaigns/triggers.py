@@ -232,8 +232,11 @@ def on_tier_change(shop: Shop, change: TierChange) -> None:
             continue
         if direction == "down" and (change.upgrade or change.new_tier_id == change.old_tier_id):
             continue
-        tier_ids = params.get("tier_ids") or []
+        tier_ids = params.get("tier_ids") or []  # to these tiers (none: any)
         if tier_ids and change.new_tier_id not in tier_ids:
+            continue
+        from_ids = params.get("from_tier_ids") or []  # from these tiers (none: any)
+        if from_ids and change.old_tier_id not in from_ids:
             continue
         services.enroll(
             shop,

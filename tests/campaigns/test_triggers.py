@@ -421,6 +421,28 @@ def test_a_tier_change_enrolls_by_direction(shop: Shop, friend: Friend, clock: C
     assert [e.context for e in enrollments(downs)] == [{"tier_id": silver.id}]
 
 
+def test_a_tier_change_enrolls_only_from_the_tiers_chosen(
+    shop: Shop, friend: Friend, clock: Clock
+) -> None:
+    silver = TierFactory(shop=shop, name="SILVER", threshold=10_000)
+    gold = TierFactory(shop=shop, name="GOLD", threshold=50_000)
+    from_silver = make_scenario(
+        shop,
+        trigger="tier_changed",
+        trigger_params={"direction": "any", "from_tier_ids": [silver.id]},
+    )
+    to_silver = TierChange(1, friend.customer.id, None, silver.id, 12_000, NOON_JST, None, 10_000)
+    to_gold = TierChange(
+        1, friend.customer.id, silver.id, gold.id, 60_000, NOON_JST, 10_000, 50_000
+    )
+
+    triggers.on_tier_change(shop, to_silver)  # from no tier: not from SILVER
+    triggers.on_tier_change(shop, to_gold)
+    db.session.commit()
+
+    assert [e.context for e in enrollments(from_silver)] == [{"tier_id": gold.id}]
+
+
 def test_the_nine_segment_survey_postback_places_and_enrolls(
     client: FlaskClient, shop: Shop, clock: Clock, line_api: LineStandIn
 ) -> None:

@@ -76,6 +76,21 @@ export async function editorPage(root, id) {
     return field(`trigger_params.${key}`, t(`campaigns.param.${key}`), control);
   }
   const number = (c) => (c.value === "" ? null : Number(c.value));
+  // Ticked ids of a list (tiers); none ticked leaves the key out, which the trigger reads as any.
+  function idBoxes(key, items) {
+    const ticked = new Set((state.trigger_params[key] || []).map(Number));
+    return h("div", { class: "field", "data-field": `trigger_params.${key}` }, h("span", {}, t(`campaigns.param.${key}`)),
+      h("div", { class: "mk-row" }, ...items.map(([id, label]) => {
+        const box = h("input", { type: "checkbox", value: id, name: `trigger_params.${key}`, checked: ticked.has(Number(id)) });
+        box.addEventListener("change", () => {
+          if (box.checked) ticked.add(Number(id)); else ticked.delete(Number(id));
+          if (ticked.size) state.trigger_params[key] = [...ticked].sort((a, b) => a - b);
+          else delete state.trigger_params[key];
+          queuePreview();
+        });
+        return h("label", {}, box, label);
+      })), h("p", { class: "field-error", hidden: true }));
+  }
   function drawParams() {
     const p = state.trigger_params || {};
     const parts = [];
@@ -105,6 +120,24 @@ export async function editorPage(root, id) {
           });
           return h("label", {}, box, cell.label);
         })), h("p", { class: "field-error", hidden: true })));
+    } else if (state.trigger === "tier_changed") {
+      parts.push(param("direction", select(["up", "down", "any"].map((v) => [v, t(`campaigns.param.direction.${v}`)]), p.direction || "up", { name: "trigger_params.direction" }), (c) => c.value));
+      if (!options.tiers.length) parts.push(h("p", { class: "mk-notice info" }, t("campaigns.param.no_tiers")));
+      else {
+        parts.push(idBoxes("from_tier_ids", options.tiers.map((tier) => [tier.id, tier.name])));
+        parts.push(idBoxes("tier_ids", options.tiers.map((tier) => [tier.id, tier.name])));
+      }
+    } else if (state.trigger === "due_to_reorder") {
+      parts.push(param("days_ahead", h("input", { type: "number", min: 0, max: 30, step: 1, value: p.days_ahead ?? 0, name: "trigger_params.days_ahead" }), number));
+      const chosen = (p.product_ids || []).map(String);
+      const products = h("select", { multiple: true, size: Math.min(6, Math.max(2, options.products.length)), name: "trigger_params.product_ids" },
+        ...options.products.map((product) => h("option", { value: product.id, selected: chosen.includes(String(product.id)) }, product.title)));
+      products.addEventListener("change", () => {
+        const ids = [...products.selectedOptions].map((o) => Number(o.value));
+        if (ids.length) state.trigger_params.product_ids = ids; else delete state.trigger_params.product_ids;
+        queuePreview();
+      });
+      parts.push(field("trigger_params.product_ids", t("campaigns.param.product_ids"), products, t("campaigns.param.product_ids_help")));
     }
     parts.push(h("p", { class: "mk-muted" }, t(`campaigns.trigger_help.${state.trigger}`)));
     paramsBox.replaceChildren(...parts);
@@ -316,8 +349,10 @@ export async function editorPage(root, id) {
   async function act(work, done) {
     try {
       const answer = await work();
-      toast(done);
+      // The toast comes once the saved scenario is on the page again: edits made in the form it
+      // replaces would be lost.
       await editorPage(root, answer.id);
+      toast(done);
     } catch (failure) {
       clearFieldErrors(form);
       previewError.textContent = failure.message;
