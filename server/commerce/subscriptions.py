@@ -219,7 +219,7 @@ def active_subscribers(shop: Shop, *, now: datetime) -> Select[tuple[int]]:
 STATES = ("active", "paused", "cancelled", "never")
 
 
-def subscribers_in(shop: Shop, state: str, *, now: datetime) -> Select[tuple[int]]:
+def subscribers_in(shop: Shop, state: str, *, now: datetime) -> Select[Any]:
     """A select of the ids of the shop's customers whose `subscription_status(...).state` is
     `state` at `now` (the same rule in SQL, for segments): "paused" is a paused contract and no
     active one, "active" any other active subscriber, "cancelled" anyone who ever subscribed
@@ -254,7 +254,7 @@ def subscribers_in(shop: Shop, state: str, *, now: datetime) -> Select[tuple[int
     )
 
 
-def _ever_subscribed(shop: Shop) -> Select[tuple[int]]:
+def _ever_subscribed(shop: Shop) -> Select[Any]:
     """Customers any source ever called a subscriber: a contract in any state, a subscriber tag
     now or removed since, or a subscription order (cancelled or not)."""
     parts: list[Select[Any]] = [
