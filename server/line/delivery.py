@@ -34,7 +34,7 @@ from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Integer, Table, and_, bindparam, func, insert, or_, select, true, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import attributes
 
@@ -43,7 +43,7 @@ from server.errors import Invalid, NotFound
 from server.jobs import enqueue_after_commit, enqueue_batched_after_commit
 from server.shops.models import Shop
 
-from . import client
+from . import bulk, client
 from . import messages as line_messages
 from .client import SendResult, Target
 from .models import (
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 SEND_THREADS = 48  # concurrent requests per sending process (LINE allows 2,000 pushes/s)
 CLAIM_BATCH = 5000  # rows claimed at once; a multiple of the multicast size
 ID_CHUNK = 2000  # ids per IN (..) list
-INSERT_CHUNK = 5000  # rows per multi-row INSERT batch
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 MAX_ATTEMPTS = 10
 INLINE_ATTEMPTS = 3  # tries inside one dispatch before the row is rescheduled
@@ -160,8 +159,8 @@ def deliver_many(
 
     One Delivery row per distinct friend of this shop; friends who blocked the account get
     CANCELLED rows. Sending is queued for after the caller's commit. The rows come back
-    detached, as inserted (re-read one by id to follow its progress); they are written with
-    multi-row INSERTs, so 100,000 recipients take seconds.
+    detached, as inserted (re-read one by id to follow its progress); they are written in bulk
+    (COPY on PostgreSQL), so 100,000 recipients take seconds.
     """
     checked = line_messages.validate(messages)
     kind = _kind(kind)
@@ -196,16 +195,8 @@ def deliver_many(
         )
     if not rows:
         return []
-    table = _TABLE
-    # RETURNING in any order (asking for parameter order makes SQLite insert row by row);
-    # the friend tells the rows of one content apart.
-    statement = insert(table).returning(table.c.line_user_id, table.c.id)
-    ids: dict[int, int] = {}
-    for start in range(0, len(rows), INSERT_CHUNK):
-        ids.update(
-            (u, i) for u, i in db.session.execute(statement, rows[start : start + INSERT_CHUNK])
-        )
-    created = [_detached(values, ids[values["line_user_id"]], content) for values in rows]
+    ids = bulk.insert_rows(_TABLE, rows, key="line_user_id")
+    created = [_detached(values, i, content) for values, i in zip(rows, ids, strict=True)]
     if due <= now:
         from .tasks import send_content
 
@@ -452,15 +443,15 @@ def send_ids(ids: Sequence[int], *, now: datetime) -> None:
     """Send these deliveries if they are due and nobody else has them (task entry point)."""
     for start in range(0, len(ids), CLAIM_BATCH):
         chunk = list(ids[start : start + CLAIM_BATCH])
-        claim = _claim(Delivery.id.in_(chunk), now=now, limit=len(chunk))
-        if claim:
-            send_claimed(claim, now=now)
+        batch = _claim(Delivery.id.in_(chunk), now=now, limit=len(chunk))
+        if batch:
+            _send(batch, now=now)
 
 
 def send_content(content_id: int, *, now: datetime) -> None:
     """Send every due delivery of one deliver_many call, a claim batch at a time."""
-    while claim := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
-        send_claimed(claim, now=now)
+    while batch := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
+        _send(batch, now=now)
 
 
 def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int:
@@ -469,10 +460,11 @@ def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int
     started = time.monotonic()
     handled = 0
     while time.monotonic() - started < budget.total_seconds():
-        claim = _claim(None, now=now, limit=CLAIM_BATCH)
-        if not claim:
+        batch = _claim(None, now=now, limit=CLAIM_BATCH)
+        if not batch:
             break
-        handled += send_claimed(claim, now=now)
+        handled += batch.rows
+        _send(batch, now=now)
     return handled
 
 
@@ -483,42 +475,6 @@ def _due(now: datetime) -> Any:
     )
 
 
-def _claim(where: Any, *, now: datetime, limit: int) -> str | None:
-    """Mark up to `limit` due rows as ours and commit. On PostgreSQL the candidate rows are
-    locked with FOR UPDATE SKIP LOCKED, so concurrent senders take disjoint sets; the
-    conditional UPDATE keeps SQLite (one writer at a time) just as safe."""
-    due = _due(now)
-    query = select(Delivery.id).where(due)
-    if where is not None:  # one content or given ids: in id order, which their index keeps
-        query = query.where(where).order_by(Delivery.id)
-    else:  # the sweep: the longest due first
-        query = query.order_by(Delivery.due_at, Delivery.id)
-    query = query.limit(limit)
-    if is_postgresql(db.session.get_bind()):
-        query = query.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(query).all())
-    if not ids:
-        db.session.commit()
-        return None
-    claim = uuid.uuid4().hex
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), due)
-        .values(status=DeliveryStatus.SENDING, claim=claim, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    # A multicast retry must repeat the identical request: take the rest of its recipients.
-    keys = select(Delivery.retry_key).where(Delivery.claim == claim, Delivery.api == "multicast")
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.retry_key.in_(keys), _retryable(now))
-        .values(status=DeliveryStatus.SENDING, claim=claim, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return claim
-
-
 def _retryable(now: datetime) -> Any:
     return or_(
         Delivery.status == DeliveryStatus.PENDING,
@@ -526,82 +482,153 @@ def _retryable(now: datetime) -> Any:
     )
 
 
-def send_claimed(claim: str, *, now: datetime) -> int:
-    """Send the rows of one claim, shop by shop. Returns the number of rows handled."""
-    records = db.session.execute(
-        select(*_COLUMNS).where(Delivery.claim == claim).order_by(Delivery.id)
-    ).all()
-    by_shop: dict[int, list[_Row]] = defaultdict(list)
-    for r in records:
-        row = _Row(
-            id=r.id,
-            shop_id=r.shop_id,
-            line_user_id=r.line_user_id,
-            to=r.to,
-            content_id=r.content_id,
-            kind=r.kind,
-            reply_token=r.reply_token,
-            reply_token_expires_at=r.reply_token_expires_at,
-            retry_key=r.retry_key,
-            api=r.api,
-            attempts=r.attempts,
-            ambiguous=bool(r.error and r.error.startswith("no answer")),
-            blocked=r.blocked_at is not None,
-        )
-        by_shop[r.shop_id].append(row)
-    for shop_id, rows in by_shop.items():
-        shop = db.session.get(Shop, shop_id)
-        if shop is None:
-            continue
-        _send_shop(shop, rows, now=now)
-    return len(records)
+@dataclass
+class _Plan:
+    """What one shop's claimed rows become: requests ready to go, with their keys stored."""
+
+    channel: LineChannel
+    target: Target
+    contents: dict[int, list[Any]]
+    requests: list[_Request]
 
 
-def _send_shop(shop: Shop, rows: list[_Row], *, now: datetime) -> None:
-    channel = find_channel(shop)
+@dataclass
+class _Batch:
+    rows: int  # rows claimed, including those settled without a request (deferred, held, ...)
+    plans: list[_Plan]
+
+    def __bool__(self) -> bool:
+        return self.rows > 0
+
+
+def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
+    """Take up to `limit` due rows, decide what each becomes (the rules, the quota, the
+    requests with their APIs and retry keys) and store that and the claim in one write per
+    set of columns, then commit: before any request leaves, the database knows the identical
+    request a retry must repeat. On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED)
+    from the read to that commit, so concurrent senders take disjoint sets; on SQLite a
+    sender whose read is older than another's commit cannot write (SQLITE_BUSY), which
+    is just as safe."""
+    rows = _lock_due(where, now=now, limit=limit)
+    if not rows:
+        db.session.commit()
+        return None
+    claim = uuid.uuid4().hex
     changes: dict[int, dict[str, Any]] = {}
+    by_shop: dict[int, list[_Row]] = defaultdict(list)
+    for r in rows:
+        by_shop[r.shop_id].append(r)
+    plans = []
+    for shop_id, shop_rows in by_shop.items():
+        shop = db.session.get(Shop, shop_id)
+        plan = _plan_shop(shop, shop_rows, changes, now=now) if shop is not None else None
+        if plan is None:
+            continue
+        plans.append(plan)
+        for req in plan.requests:
+            for r in req.rows:
+                changes[r.id] = {
+                    "status": DeliveryStatus.SENDING,
+                    "claim": claim,
+                    "claimed_at": now,
+                    "api": req.api,
+                    "retry_key": r.retry_key,
+                }
+    _write(changes)
+    return _Batch(len(rows), plans)
+
+
+def _lock_due(where: Any, *, now: datetime, limit: int) -> list[_Row]:
+    due = _due(now)
+    query = select(*_COLUMNS).where(due)
+    if where is not None:  # one content or given ids: in id order, which their index keeps
+        query = query.where(where).order_by(Delivery.id)
+    else:  # the sweep: the longest due first
+        query = query.order_by(Delivery.due_at, Delivery.id)
+    postgresql = is_postgresql(db.session.get_bind())
+    query = query.limit(limit)
+    if postgresql:
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    rows = [_row(r) for r in db.session.execute(query)]
+    # A multicast retry must repeat the identical request: take the rest of its recipients
+    # too, waiting for them if another sender holds some (skipping would change the body).
+    keys = sorted({r.retry_key for r in rows if r.api == "multicast"})
+    if keys:
+        taken = {r.id for r in rows}
+        siblings = (
+            select(*_COLUMNS)
+            .where(Delivery.retry_key.in_(keys), Delivery.api == "multicast", _retryable(now))
+            .order_by(Delivery.id)
+        )
+        if postgresql:
+            siblings = siblings.with_for_update(of=Delivery)
+        rows += [_row(r) for r in db.session.execute(siblings) if r.id not in taken]
+    return rows
+
+
+def _row(r: Any) -> _Row:
+    return _Row(
+        id=r.id,
+        shop_id=r.shop_id,
+        line_user_id=r.line_user_id,
+        to=r.to,
+        content_id=r.content_id,
+        kind=r.kind,
+        reply_token=r.reply_token,
+        reply_token_expires_at=r.reply_token_expires_at,
+        retry_key=r.retry_key,
+        api=r.api,
+        attempts=r.attempts,
+        ambiguous=bool(r.error and r.error.startswith("no answer")),
+        blocked=r.blocked_at is not None,
+    )
+
+
+def _plan_shop(
+    shop: Shop, rows: list[_Row], changes: dict[int, dict[str, Any]], *, now: datetime
+) -> _Plan | None:
+    """The requests for one shop's claimed rows; rows that go nowhere now (deferred, held,
+    cancelled, recorded to the outbox) get their new state in `changes` instead."""
+    channel = find_channel(shop)
     fresh = [r for r in rows if r.api is None]
     retries = [r for r in rows if r.api is not None]
     fresh = _apply_rules(shop, channel, fresh, changes, now=now)
 
-    mode = delivery_mode(channel)
-    if mode == "outbox":
+    if delivery_mode(channel) == "outbox":
         for r in fresh + retries:
             changes[r.id] = _final(DeliveryStatus.OUTBOX, now, api="outbox", attempts=r.attempts)
-        _write(changes)
-        return
+        return None
     if channel is None or not channel.messaging_configured:
         for r in fresh + retries:
             changes[r.id] = _held("the shop's LINE channel is not configured")
-        _write(changes)
-        return
-
+        return None
     try:
         t = access_target(channel, now=now)
     except (client.LineApiError, client.LineUnreachable) as error:
         for r in fresh + retries:
             changes[r.id] = _backoff(r, now, f"could not renew the channel access token: {error}")
-        _write(changes)
-        return
+        return None
 
     contents = _contents({r.content_id for r in rows})
     requests = _plan_retries(retries, contents, now=now) + _plan_fresh(fresh, contents, now=now)
     requests = _apply_quota(channel, t, requests, changes, now=now)
-    # Persist the API and the retry key of every request before the first byte leaves.
-    for req in requests:
-        for r in req.rows:
-            changes[r.id] = {"api": req.api, "retry_key": r.retry_key}
-    _write(changes)
-    changes.clear()
+    return _Plan(channel, t, contents, requests)
 
+
+def _send(batch: _Batch, *, now: datetime) -> None:
+    """Send a claimed batch's requests and write their outcomes, one shop at a time."""
     base = float(current_app.config.get("LINE_RETRY_BASE_DELAY", 0.5))
-    _execute(t, requests, base)
-    fallbacks = _apply_results(channel, requests, changes, now=now)
-    _write(changes)
-    changes.clear()
-    if fallbacks:
+    for plan in batch.plans:
+        channel, t = plan.channel, plan.target
+        changes: dict[int, dict[str, Any]] = {}
+        _execute(t, plan.requests, base)
+        fallbacks = _apply_results(channel, plan.requests, changes, now=now)
+        _write(changes)
+        if not fallbacks:
+            continue
         # Reply tokens LINE refused: push instead, now, with the rows' own retry keys.
-        pushes = [_push(r, contents) for r in fallbacks]
+        changes.clear()
+        pushes = [_push(r, plan.contents) for r in fallbacks]
         pushes = _apply_quota(channel, t, pushes, changes, now=now)
         for req in pushes:
             changes[req.rows[0].id] = {"api": "push"}
@@ -989,39 +1016,9 @@ def _backoff(r: _Row, now: datetime, error: str) -> dict[str, Any]:
 
 
 def _write(changes: dict[int, dict[str, Any]]) -> None:
-    """Write the rows' new values set-based, then commit: rows given identical values (the
-    recipients of one multicast, a batch deferred to the same time) take one
-    `UPDATE .. WHERE id IN (..)`; rows with values of their own (message ids) go as one
-    executemany per set of columns."""
-    table = _TABLE
-    same: dict[Any, tuple[dict[str, Any], list[int]]] = {}
-    own: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row_id, values in changes.items():
-        try:
-            key = tuple(sorted(values.items()))
-            hash(key)
-        except TypeError:  # a list value (sent message ids): this row's own
-            own[tuple(sorted(values))].append({"row_id": row_id, **values})
-            continue
-        same.setdefault(key, (values, []))[1].append(row_id)
-    for values, ids in same.values():
-        if len(ids) == 1:
-            own[tuple(sorted(values))].append({"row_id": ids[0], **values})
-            continue
-        for start in range(0, len(ids), ID_CHUNK):
-            db.session.execute(
-                update(table).where(table.c.id.in_(ids[start : start + ID_CHUNK])).values(**values)
-            )
-    for columns, params in own.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        db.session.execute(
-            statement,
-            [{"row_id": p["row_id"], **{f"v_{c}": p[c] for c in columns}} for p in params],
-        )
+    """Write the rows' new values set-based (one statement per set of columns and batch),
+    then commit."""
+    bulk.update_rows(_TABLE, changes)
     db.session.commit()
 
 

@@ -1,0 +1,148 @@
+"""Set-based writes of many rows of one table, for the delivery pipeline's batches.
+
+A 100,000-recipient multicast writes 100,000 rows and then changes each of them twice (claim,
+result). Row-at-a-time statements (or SQLAlchemy's multi-row INSERT .. RETURNING, which binds
+twelve parameters a row) spend most of that time parsing and binding, so on PostgreSQL:
+- new rows go in with COPY, their ids drawn from the table's sequence beforehand;
+- changed rows are written with one `UPDATE .. FROM unnest(<one array per column>)` per set of
+  columns and UPDATE_CHUNK rows: one small statement whatever the batch size.
+SQLite (one local writer, no parsing round trips to speak of) gets the portable forms:
+executemany, and `WHERE id IN (..)` for rows given identical values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, Table, bindparam, insert, text, update
+
+from server.db import db, is_postgresql
+
+INSERT_CHUNK = 5000  # rows per executemany batch (SQLite)
+UPDATE_CHUNK = 5000  # rows per UPDATE statement
+ID_CHUNK = 2000  # ids per IN (..) list (SQLite allows 32,766 parameters)
+
+
+def insert_rows(table: Table, rows: list[dict[str, Any]], *, key: str) -> list[int]:
+    """Insert `rows` (dicts with the same keys, no `id`) and return their new ids, in order.
+    `key` names a column whose values are distinct among `rows`."""
+    if not rows:
+        return []
+    if is_postgresql(db.session.get_bind()):
+        return _copy(table, rows)
+    # RETURNING in any order (asking for parameter order makes SQLite insert row by row);
+    # `key` tells the rows apart.
+    statement = insert(table).returning(table.c[key], table.c.id)
+    ids: dict[Any, int] = {}
+    for start in range(0, len(rows), INSERT_CHUNK):
+        ids.update(
+            (k, i) for k, i in db.session.execute(statement, rows[start : start + INSERT_CHUNK])
+        )
+    return [ids[row[key]] for row in rows]
+
+
+def _copy(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    sequence = f"{table.name}_id_seq"
+    ids = list(
+        db.session.scalars(
+            text("SELECT nextval(:sequence) FROM generate_series(1, :n)"),
+            {"sequence": sequence, "n": len(rows)},
+        )
+    )
+    ids.sort()  # the rows of one call keep their order in id order
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in ["id", *names])
+    connection = db.session.connection().connection.driver_connection
+    statement = f"COPY {table.name} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row_id, values in zip(ids, rows, strict=True):
+            copy.write_row([row_id, *(_plain(values[name]) for name in names)])
+    return ids
+
+
+def update_rows(table: Table, changes: dict[int, dict[str, Any]]) -> int:
+    """Write each row's new values (row id -> {column: value}); returns the rows changed.
+    Rows are grouped by the set of columns they change."""
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for row_id, values in changes.items():
+        groups[tuple(sorted(values))].append((row_id, values))
+    postgresql = is_postgresql(db.session.get_bind())
+    changed = 0
+    for columns, items in groups.items():
+        for start in range(0, len(items), UPDATE_CHUNK):
+            chunk = items[start : start + UPDATE_CHUNK]
+            if postgresql:
+                changed += _update_from_arrays(table, columns, chunk)
+            else:
+                changed += _update_portable(table, columns, chunk)
+    return changed
+
+
+def _update_from_arrays(
+    table: Table, columns: tuple[str, ...], items: list[tuple[int, dict[str, Any]]]
+) -> int:
+    dialect = db.session.get_bind().dialect
+    arrays: dict[str, Any] = {"ids": [row_id for row_id, _ in items]}
+    casts = ["CAST(:ids AS INTEGER[])"]
+    sets = []
+    for n, name in enumerate(columns):
+        column = table.c[name]
+        if isinstance(column.type, JSON):  # sent as text, parsed by the server
+            arrays[f"c{n}"] = [_json(values[name]) for _, values in items]
+            casts.append(f"CAST(:c{n} AS TEXT[])")
+            sets.append(f'"{name}" = CAST(v.c{n} AS {column.type.compile(dialect)})')
+        else:
+            arrays[f"c{n}"] = [_plain(values[name]) for _, values in items]
+            casts.append(f"CAST(:c{n} AS {column.type.compile(dialect)}[])")
+            sets.append(f'"{name}" = v.c{n}')
+    names = ", ".join(["id", *(f"c{n}" for n in range(len(columns)))])
+    statement = text(  # names from the table definition; every value is a bound array
+        f"UPDATE {table.name} AS t SET {', '.join(sets)} "  # noqa: S608
+        f"FROM unnest({', '.join(casts)}) AS v({names}) WHERE t.id = v.id"
+    )
+    return int(db.session.execute(statement, arrays).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _update_portable(
+    table: Table, columns: tuple[str, ...], items: list[tuple[int, dict[str, Any]]]
+) -> int:
+    # Rows given identical values (the recipients of one multicast) share one statement.
+    same: dict[Any, list[int]] = defaultdict(list)
+    own: list[tuple[int, dict[str, Any]]] = []
+    for row_id, values in items:
+        try:
+            key = tuple(values[c] for c in columns)
+            hash(key)
+        except TypeError:  # a list value (sent message ids): this row's own
+            own.append((row_id, values))
+            continue
+        same[key].append(row_id)
+    changed = 0
+    for key, ids in same.items():
+        values = dict(zip(columns, key, strict=True))
+        for start in range(0, len(ids), ID_CHUNK):
+            result = db.session.execute(
+                update(table).where(table.c.id.in_(ids[start : start + ID_CHUNK])).values(values)
+            )
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if own:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        params = [{"row_id": i, **{f"v_{c}": v[c] for c in columns}} for i, v in own]
+        db.session.execute(statement, params)
+        changed += len(own)
+    return changed
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
