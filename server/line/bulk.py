@@ -6,18 +6,18 @@ twelve parameters a row) spend most of that time parsing and binding, so on Post
 - new rows go in with COPY, their ids drawn from the table's sequence beforehand;
 - changed rows are written with one `UPDATE .. FROM unnest(<one array per column>)` per set of
   columns and UPDATE_CHUNK rows: one small statement whatever the batch size.
-SQLite (one local writer, no parsing round trips to speak of) gets the portable forms:
-executemany, and `WHERE id IN (..)` for rows given identical values.
+Rows given identical values share one statement everywhere; SQLite (one local writer, no
+round trips to speak of) gets the portable forms: `WHERE id IN (..)` and executemany.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Table, bindparam, insert, text, update
+from sqlalchemy import JSON, Integer, Table, bindparam, func, insert, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from server.db import db, is_postgresql
 
@@ -59,25 +59,59 @@ def _copy(table: Table, rows: list[dict[str, Any]]) -> list[int]:
     statement = f"COPY {table.name} ({columns}) FROM STDIN"
     with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
         for row_id, values in zip(ids, rows, strict=True):
-            copy.write_row([row_id, *(_plain(values[name]) for name in names)])
+            copy.write_row([row_id, *values.values()])  # every row has the keys in one order
     return ids
 
 
 def update_rows(table: Table, changes: dict[int, dict[str, Any]]) -> int:
     """Write each row's new values (row id -> {column: value}); returns the rows changed.
-    Rows are grouped by the set of columns they change."""
-    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+
+    Rows given identical values (the recipients of one multicast, a batch deferred to the
+    same time) share one `UPDATE .. WHERE id IN (..)`; the others are grouped by the set of
+    columns they change and written set-based (PostgreSQL) or by executemany (SQLite)."""
+    same: dict[Any, list[int]] = defaultdict(list)
+    own: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for row_id, values in changes.items():
-        groups[tuple(sorted(values))].append((row_id, values))
+        try:
+            key = tuple(sorted(values.items()))
+            hash(key)
+        except TypeError:  # a list value (sent message ids): this row's own
+            own[tuple(sorted(values))].append((row_id, values))
+            continue
+        same[key].append(row_id)
+    for key, ids in same.items():
+        if len(ids) == 1:
+            values = dict(key)
+            own[tuple(sorted(values))].append((ids[0], values))
     postgresql = is_postgresql(db.session.get_bind())
     changed = 0
-    for columns, items in groups.items():
+    for key, ids in same.items():
+        if len(ids) > 1:
+            changed += _update_same(table, dict(key), ids, postgresql=postgresql)
+    for columns, items in own.items():
         for start in range(0, len(items), UPDATE_CHUNK):
             chunk = items[start : start + UPDATE_CHUNK]
             if postgresql:
                 changed += _update_from_arrays(table, columns, chunk)
             else:
-                changed += _update_portable(table, columns, chunk)
+                changed += _update_many(table, columns, chunk)
+    return changed
+
+
+def _update_same(table: Table, values: dict[str, Any], ids: list[int], *, postgresql: bool) -> int:
+    changed = 0
+    if postgresql:  # one array parameter, not one placeholder per id for the driver to parse
+        for start in range(0, len(ids), UPDATE_CHUNK):
+            chunk = ids[start : start + UPDATE_CHUNK]
+            where = table.c.id == func.any(bindparam("ids", chunk, type_=ARRAY(Integer)))
+            result = db.session.execute(update(table).where(where).values(values))
+            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return changed
+    for start in range(0, len(ids), ID_CHUNK):
+        result = db.session.execute(
+            update(table).where(table.c.id.in_(ids[start : start + ID_CHUNK])).values(values)
+        )
+        changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
     return changed
 
 
@@ -95,53 +129,31 @@ def _update_from_arrays(
             casts.append(f"CAST(:c{n} AS TEXT[])")
             sets.append(f'"{name}" = CAST(v.c{n} AS {column.type.compile(dialect)})')
         else:
-            arrays[f"c{n}"] = [_plain(values[name]) for _, values in items]
+            arrays[f"c{n}"] = [values[name] for _, values in items]
             casts.append(f"CAST(:c{n} AS {column.type.compile(dialect)}[])")
             sets.append(f'"{name}" = v.c{n}')
     names = ", ".join(["id", *(f"c{n}" for n in range(len(columns)))])
     statement = text(  # names from the table definition; every value is a bound array
         f"UPDATE {table.name} AS t SET {', '.join(sets)} "  # noqa: S608
-        f"FROM unnest({', '.join(casts)}) AS v({names}) WHERE t.id = v.id"
+        f"FROM unnest({', '.join(casts)}) AS v({names}) "
+        # The id list again, so the rows are found by primary key whatever the planner
+        # thinks of the unnest (it hash-joins the whole table otherwise).
+        "WHERE t.id = v.id AND t.id = ANY(CAST(:ids AS INTEGER[]))"
     )
     return int(db.session.execute(statement, arrays).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _update_portable(
+def _update_many(
     table: Table, columns: tuple[str, ...], items: list[tuple[int, dict[str, Any]]]
 ) -> int:
-    # Rows given identical values (the recipients of one multicast) share one statement.
-    same: dict[Any, list[int]] = defaultdict(list)
-    own: list[tuple[int, dict[str, Any]]] = []
-    for row_id, values in items:
-        try:
-            key = tuple(values[c] for c in columns)
-            hash(key)
-        except TypeError:  # a list value (sent message ids): this row's own
-            own.append((row_id, values))
-            continue
-        same[key].append(row_id)
-    changed = 0
-    for key, ids in same.items():
-        values = dict(zip(columns, key, strict=True))
-        for start in range(0, len(ids), ID_CHUNK):
-            result = db.session.execute(
-                update(table).where(table.c.id.in_(ids[start : start + ID_CHUNK])).values(values)
-            )
-            changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    if own:
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        params = [{"row_id": i, **{f"v_{c}": v[c] for c in columns}} for i, v in own]
-        db.session.execute(statement, params)
-        changed += len(own)
-    return changed
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    )
+    params = [{"row_id": i, **{f"v_{c}": v[c] for c in columns}} for i, v in items]
+    db.session.execute(statement, params)
+    return len(items)
 
 
 def _json(value: Any) -> str | None:

@@ -140,6 +140,9 @@ class Delivery(ShopScoped, Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Not indexed on its own: ix_line_deliveries_cap starts with it, and every index costs
+    # each of a delivery's three writes.
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     line_user_id: Mapped[int] = mapped_column(
         ForeignKey("line_users.id", ondelete="CASCADE"), index=True
     )
@@ -156,7 +159,7 @@ class Delivery(ShopScoped, Model):
     retry_key: Mapped[str] = mapped_column(String(36), index=True)
     api: Mapped[str | None] = mapped_column(String(16))  # reply | push | multicast | outbox
     attempts: Mapped[int] = mapped_column(default=0)
-    claim: Mapped[str | None] = mapped_column(String(32), index=True)
+    claim: Mapped[str | None] = mapped_column(String(32))  # whose; the sender keeps its rows
     claimed_at: Mapped[datetime | None]
     deferred_reason: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
