@@ -162,6 +162,78 @@ def test_a_rejected_request_fails_with_lines_error_and_is_not_retried(
     assert delivery.send_due(now=NOON_JST + timedelta(days=1)) == 0
 
 
+def test_one_batch_with_accepted_rejected_and_retried_requests_writes_each_rows_own_outcome(
+    shop: Shop,
+    channel: LineChannel,
+    line_api: LineStandIn,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One sender thread: the requests leave in planned order, so the stand-in's answers land
+    # on known rows (a 400 on the first push, three 500s on the second, then all accepted).
+    monkeypatch.setattr(delivery, "SEND_THREADS", 1)
+    later = NOON_JST + timedelta(hours=1)
+    rejected, retried, one, two = LineUserFactory.create_batch(4, shop=shop)
+    crowd = LineUserFactory.create_batch(3, shop=shop)
+    texts = {"one": HELLO, "two": [*HELLO, {"type": "text", "text": "2通目"}]}
+    rows = {
+        "rejected": delivery.deliver(
+            shop, rejected, HELLO, kind="transactional", not_before=later, now=NOON_JST
+        ),
+        "retried": delivery.deliver(
+            shop, retried, HELLO, kind="transactional", not_before=later, now=NOON_JST
+        ),
+        "one": delivery.deliver(
+            shop, one, texts["one"], kind="transactional", not_before=later, now=NOON_JST
+        ),
+        "two": delivery.deliver(
+            shop, two, texts["two"], kind="transactional", not_before=later, now=NOON_JST
+        ),
+    }
+    many = delivery.deliver_many(
+        shop, crowd, HELLO, kind="transactional", not_before=later, now=NOON_JST
+    )
+    db.session.commit()
+    line_api.fail("/v2/bot/message/push", 400, {"message": "The property, 'to', is invalid"})
+    line_api.fail("/v2/bot/message/push", 500, times=delivery.INLINE_ATTEMPTS)
+    clock.now = later
+
+    assert delivery.send_due(now=later) == 7  # all seven in one claim
+
+    got = {name: reload(row) for name, row in rows.items()}
+    assert got["rejected"].status == DeliveryStatus.FAILED
+    assert got["rejected"].error == "LINE 400: The property, 'to', is invalid"
+    assert (got["rejected"].attempts, got["rejected"].sent_at) == (1, None)
+    assert got["retried"].status == DeliveryStatus.PENDING
+    assert got["retried"].deferred_reason == "retry"
+    assert got["retried"].attempts == delivery.INLINE_ATTEMPTS
+    assert got["retried"].error.startswith("LINE 500")
+    assert got["retried"].due_at > later
+    assert (got["retried"].api, got["retried"].claim) == ("push", None)
+    for name in ("one", "two"):  # each row holds the ids LINE gave its own messages
+        assert got[name].status == DeliveryStatus.SENT
+        assert len(got[name].sent_message_ids) == len(texts[name])
+        assert got[name].line_request_id
+        assert got[name].claim is None
+    assert max(map(int, got["one"].sent_message_ids)) < min(map(int, got["two"].sent_message_ids))
+    crowd_rows = [reload(r) for r in many]
+    assert {r.status for r in crowd_rows} == {DeliveryStatus.SENT}
+    assert {r.api for r in crowd_rows} == {"multicast"}
+    [multicast] = line_api.multicasts()
+    assert {r.retry_key for r in crowd_rows} == {multicast.retry_key}
+    assert len({r.line_request_id for r in crowd_rows}) == 1
+
+    retry_at = got["retried"].due_at
+    clock.now = retry_at
+    assert delivery.send_due(now=retry_at) == 1
+    assert reload(rows["retried"]).status == DeliveryStatus.SENT
+    pushes = [c for c in line_api.pushes() if c.json["to"] == retried.line_user_id]
+    assert {c.retry_key for c in pushes} == {got["retried"].retry_key}
+    assert [c.status for c in pushes] == [500] * delivery.INLINE_ATTEMPTS + [200]
+    assert line_api.delivered(retried.line_user_id) == [("push", HELLO)]
+    assert reload(rows["rejected"]).status == DeliveryStatus.FAILED  # never retried
+
+
 def test_identical_content_goes_out_as_multicast_in_chunks_of_500(
     shop: Shop, channel: LineChannel, line_api: LineStandIn
 ) -> None:
