@@ -507,8 +507,8 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
     set of columns, then commit: before any request leaves, the database knows the identical
     request a retry must repeat. On PostgreSQL the rows are locked (FOR UPDATE SKIP LOCKED)
     from the read to that commit, so concurrent senders take disjoint sets; on SQLite a
-    sender whose read is older than another's commit cannot write (SQLITE_BUSY), which
-    is just as safe."""
+    sender whose read is older than another's commit cannot write (SQLITE_BUSY: nothing was
+    sent, and the task runs again)."""
     rows = _lock_due(where, now=now, limit=limit)
     if not rows:
         db.session.commit()
