@@ -8,7 +8,7 @@ claimed rows in memory. Dropping indexes only: safe before or after the new code
 (the old code's lookups by claim fall back to the status/due index).
 
 Revision ID: 11eeb4efef65
-Revises: 5d2c8e41a7b9
+Revises: b6f0e3a41c27
 Create Date: 2026-12-03 15:20:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "11eeb4efef65"
-down_revision = "5d2c8e41a7b9"
+down_revision = "b6f0e3a41c27"
 branch_labels = None
 depends_on = None
 
