@@ -97,6 +97,34 @@ class ProductVariant(ShopScoped, TimestampMixin, Model):
     product: Mapped[Product] = relationship(back_populates="variants")
 
 
+class Collection(ShopScoped, TimestampMixin, Model):
+    """A Shopify collection (custom or smart), for "bought from collection X" in segments and
+    scenario triggers. Its products come from the Admin API (server/shopify/collections.py)."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("shop_id", "shopify_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopify_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(512))
+    handle: Mapped[str] = mapped_column(String(512), default="")
+    smart: Mapped[bool] = mapped_column(default=False)  # membership follows rules (tags, type…)
+    shopify_updated_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime | None]  # when its product list was last read in full
+
+
+class CollectionProduct(ShopScoped, Model):
+    """A product in a collection, by Shopify product id: a product imported after the
+    collection (the backfill runs alongside) still counts once it arrives."""
+
+    __tablename__ = "collection_products"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_shopify_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
 ORDERS_COUNTED = "cancelled_at IS NULL AND customer_id IS NOT NULL"
 
 

@@ -27,7 +27,16 @@ from sqlalchemy import Table, delete, insert, select
 from server.db import db
 from server.shops.models import Shop
 
-from .models import Customer, Order, OrderLine, Product, ProductVariant, SubscriptionContract
+from .models import (
+    Collection,
+    CollectionProduct,
+    Customer,
+    Order,
+    OrderLine,
+    Product,
+    ProductVariant,
+    SubscriptionContract,
+)
 from .subscriptions import mark_tags, subscriber_tags
 
 
@@ -221,6 +230,77 @@ def mark_product_deleted(shop: Shop, shopify_id: int, *, now: datetime) -> None:
     product = _by_shopify_id(Product, shop, [shopify_id]).get(shopify_id)
     if product is not None and product.deleted_at is None:
         product.deleted_at = now
+
+
+# -- collections -------------------------------------------------------------------------------
+
+
+@dataclass
+class CollectionData:
+    shopify_id: int
+    title: str
+    handle: str = ""
+    smart: bool = False
+    updated_at: datetime | None = None
+    product_ids: list[int] = field(default_factory=list)  # Shopify product ids, all of them
+
+
+def replace_collection(shop: Shop, record: CollectionData, *, now: datetime) -> Collection:
+    """Store a collection and exactly the products listed (a full read of its products)."""
+    collection = _by_shopify_id(Collection, shop, [record.shopify_id]).get(record.shopify_id)
+    if collection is None:
+        collection = Collection(shop_id=shop.id, shopify_id=record.shopify_id, title=record.title)
+        db.session.add(collection)
+    collection.title = record.title
+    collection.handle = record.handle
+    collection.smart = record.smart
+    collection.shopify_updated_at = record.updated_at or collection.shopify_updated_at
+    collection.synced_at = now
+    db.session.flush()
+    members = _table(CollectionProduct)
+    stored = set(
+        db.session.scalars(
+            select(CollectionProduct.product_shopify_id).where(
+                CollectionProduct.collection_id == collection.id
+            )
+        )
+    )
+    wanted = set(record.product_ids)
+    for chunk in _chunks(sorted(stored - wanted), 500):
+        db.session.execute(
+            delete(members).where(
+                members.c.collection_id == collection.id,
+                members.c.product_shopify_id.in_(chunk),
+            )
+        )
+    added = sorted(wanted - stored)
+    if added:
+        db.session.execute(
+            insert(members),
+            [
+                {"shop_id": shop.id, "collection_id": collection.id, "product_shopify_id": p}
+                for p in added
+            ],
+        )
+    return collection
+
+
+def delete_collection(shop: Shop, shopify_id: int) -> bool:
+    """collections/delete, or a collection the API no longer finds; its members go with it."""
+    result = db.session.execute(
+        delete(Collection).where(Collection.shop_id == shop.id, Collection.shopify_id == shopify_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def delete_collections_except(shop: Shop, keep: Iterable[int]) -> int:
+    """After a full read of the shop's collections: forget the ones it no longer has."""
+    result = db.session.execute(
+        delete(Collection).where(
+            Collection.shop_id == shop.id, Collection.shopify_id.not_in(list(keep))
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # -- orders ------------------------------------------------------------------------------------
@@ -492,7 +572,7 @@ def upsert_contract(shop: Shop, record: ContractData, *, now: datetime) -> Subsc
 # -- helpers -----------------------------------------------------------------------------------
 
 
-M = TypeVar("M", Customer, Product, ProductVariant, Order, SubscriptionContract)
+M = TypeVar("M", Customer, Product, ProductVariant, Order, SubscriptionContract, Collection)
 
 
 def _by_shopify_id(model: type[M], shop: Shop, ids: Iterable[int | None]) -> dict[int, M]:

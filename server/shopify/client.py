@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 OPERATION_MODULES: tuple[str, ...] = (
     "server.coupons.discounts",
     "server.shopify.backfill",
+    "server.shopify.collections",
     "server.shopify.install",
     "server.shopify.topics",
 )

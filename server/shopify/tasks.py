@@ -94,7 +94,27 @@ def after_install(shop_id: int) -> None:
     install.sync_shop_details(shop)
     run = backfill.start(shop, now=utcnow(), force=True)
     db.session.commit()
+    sync_collections(shop_id)
     advance_backfill(run.id)
+
+
+@task(retries=3, retry_delay=300)
+def sync_collections(shop_id: int) -> None:
+    """Every collection of the shop and its products (their webhooks carry no products)."""
+    from . import collections
+
+    shop = db.session.get(Shop, shop_id)
+    if shop is None or not shop.installed:
+        return
+    collections.sync_all(shop, now=utcnow())
+
+
+@periodic(hour="19", minute="20")  # 04:20 in Tokyo, once a day
+def refresh_collections() -> None:
+    """Smart collections change members with product tags and types, and no collection
+    webhook says so: read every installed shop's collections again."""
+    for shop_id in db.session.scalars(select(Shop.id).where(Shop.uninstalled_at.is_(None))):
+        sync_collections(shop_id)
 
 
 @task(retries=5, retry_delay=60)

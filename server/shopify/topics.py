@@ -42,7 +42,7 @@ from server.shops import privacy
 from server.shops.models import Shop
 from server.shops.services import mark_uninstalled
 
-from . import payloads
+from . import collections, payloads
 from .errors import ShopifyError
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,16 @@ def on_product_deleted(shop: Shop, event: WebhookEvent, now: datetime) -> None:
     sync.mark_product_deleted(shop, payloads.required_id(event.payload), now=now)
 
 
+def on_collection(shop: Shop, event: WebhookEvent, now: datetime) -> None:
+    # The payload has no products: read the collection as it is now (a stale retry reads the
+    # same current state, so order does not matter).
+    collections.sync_collection(shop, payloads.required_id(event.payload), now=now)
+
+
+def on_collection_deleted(shop: Shop, event: WebhookEvent, now: datetime) -> None:
+    sync.delete_collection(shop, payloads.required_id(event.payload))
+
+
 def on_subscription_contract(shop: Shop, event: WebhookEvent, now: datetime) -> None:
     record = payloads.contract(event.payload)
     before = _status_of(shop, record.customer_shopify_id, now)
@@ -251,6 +261,9 @@ TOPICS: dict[str, Handler] = {
     "products/create": on_product,
     "products/update": on_product,
     "products/delete": on_product_deleted,
+    "collections/create": on_collection,
+    "collections/update": on_collection,
+    "collections/delete": on_collection_deleted,
     "app/uninstalled": on_app_uninstalled,
     "app/scopes_update": on_scopes_update,
     "bulk_operations/finish": on_bulk_operation_finish,

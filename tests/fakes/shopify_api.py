@@ -310,6 +310,64 @@ class ShopifyStandIn:
         for kind in ("products", "customers", "orders"):
             self.on_graphql(f"{kind}Count", counts)
 
+    def serve_collections(self, collections: dict[int, dict[str, Any]]) -> None:
+        """Answer `collections` and `collection(id:)` over `collections` (id → {"title",
+        "handle", "smart", "products": [product ids]}), paginated by `first`/`after` as the
+        Admin API does (opaque cursors; `collection` is null for an unknown id). Edit the dict
+        to change what Shopify has."""
+
+        def first(call: GraphQLCall, field: str) -> int:
+            match = re.search(rf"{field}\(first:\s*(\d+)", call.query)
+            return int(match.group(1)) if match else 50
+
+        def page(
+            items: list[Any], size: int, after: str | None
+        ) -> tuple[list[Any], dict[str, Any]]:
+            start = int(after.removeprefix("cursor:")) if after else 0
+            chunk = items[start : start + size]
+            end = start + len(chunk)
+            info = {
+                "hasNextPage": end < len(items),
+                "endCursor": f"cursor:{end}" if chunk else None,
+            }
+            return chunk, info
+
+        def listing(variables: dict[str, Any], call: GraphQLCall) -> dict[str, Any]:
+            nodes, info = page(
+                sorted(collections), first(call, "collections"), variables.get("after")
+            )
+            return {
+                "collections": {
+                    "pageInfo": info,
+                    "nodes": [{"id": f"gid://shopify/Collection/{i}"} for i in nodes],
+                }
+            }
+
+        def one(variables: dict[str, Any], call: GraphQLCall) -> dict[str, Any]:
+            collection_id = int(str(variables["id"]).rsplit("/", 1)[1])
+            c = collections.get(collection_id)
+            if c is None:
+                return {"collection": None}
+            products, info = page(
+                list(c["products"]), first(call, "products"), variables.get("after")
+            )
+            return {
+                "collection": {
+                    "id": f"gid://shopify/Collection/{collection_id}",
+                    "title": c["title"],
+                    "handle": c.get("handle", f"collection-{collection_id}"),
+                    "updatedAt": "2026-11-30T01:00:00Z",
+                    "ruleSet": {"appliedDisjunctively": False} if c.get("smart") else None,
+                    "products": {
+                        "pageInfo": info,
+                        "nodes": [{"id": f"gid://shopify/Product/{p}"} for p in products],
+                    },
+                }
+            }
+
+        self.on_graphql("collections", listing)
+        self.on_graphql("collection", one)
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response:
