@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server.commerce.models import Product
+from server.commerce.models import Collection, Product
 from server.coupons.models import CouponOffer
 from server.db import db
 from server.errors import BadRequest, Conflict, DomainError, NotFound
@@ -155,12 +155,17 @@ def _order_filters(
     product_ids = _ids(shop, Product, data.get("product_ids"), f"{path}.product_ids", errors)
     tags = _strings(data.get("product_tags"), f"{path}.product_tags", errors)
     types = _strings(data.get("product_types"), f"{path}.product_types", errors)
+    collection_ids = _ids(
+        shop, Collection, data.get("collection_ids"), f"{path}.collection_ids", errors
+    )
     if product_ids:
         clean["product_ids"] = product_ids
     if tags:
         clean["product_tags"] = tags
     if types:
         clean["product_types"] = types
+    if collection_ids:
+        clean["collection_ids"] = collection_ids
     return clean
 
 

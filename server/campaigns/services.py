@@ -17,14 +17,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server.commerce.models import Customer, Order, Product
+from server.commerce.models import CollectionProduct, Customer, Order, Product
 from server.db import JSONType, db
 from server.jobs import enqueue_after_commit
 from server.line.models import LineUser
@@ -481,40 +481,60 @@ def exit_on(
     return end(shop, fired, reason=reason, detail=rule, now=now)
 
 
-def order_product_facts(shop: Shop, order: Order) -> tuple[set[int], set[str], set[str]]:
-    """(product ids, product tags, product types) of an order's lines."""
+class OrderFacts(NamedTuple):
+    """What an order's lines were: product ids, their tags, types and the collections
+    (Kizuna ids) they are in now."""
+
+    product_ids: set[int]
+    tags: set[str]
+    types: set[str]
+    collection_ids: set[int]
+
+
+def order_product_facts(shop: Shop, order: Order) -> OrderFacts:
     ids = {line.product_id for line in order.lines if line.product_id}
+    facts = OrderFacts(ids, set(), set(), set())
     if not ids:
-        return set(), set(), set()
-    tags: set[str] = set()
-    types: set[str] = set()
+        return facts
     for product_tags, product_type in db.session.execute(
         select(Product.tags, Product.product_type).where(
             Product.shop_id == shop.id, Product.id.in_(ids)
         )
     ):
-        tags.update(product_tags or [])
+        facts.tags.update(product_tags or [])
         if product_type:
-            types.add(product_type)
-    return ids, tags, types
+            facts.types.add(product_type)
+    facts.collection_ids.update(
+        db.session.scalars(
+            select(CollectionProduct.collection_id)
+            .join(Product, Product.shopify_id == CollectionProduct.product_shopify_id)
+            .where(
+                CollectionProduct.shop_id == shop.id,
+                Product.shop_id == shop.id,
+                Product.id.in_(ids),
+            )
+        )
+    )
+    return facts
 
 
-def order_matches(
-    params: dict[str, Any], order: Order, facts: tuple[set[int], set[str], set[str]]
-) -> bool:
-    """Whether an order fits the product and kind filters of a trigger or an exit rule."""
+def order_matches(params: dict[str, Any], order: Order, facts: OrderFacts) -> bool:
+    """Whether an order fits the product and kind filters of a trigger or an exit rule: any
+    of the products, tags, types or collections named (none named: any order)."""
     kind = params.get("kind", "any")
     if kind == "one_off" and order.is_subscription:
         return False
     if kind == "subscription" and not order.is_subscription:
         return False
-    ids, tags, types = facts
-    wanted_ids = set(params.get("product_ids") or [])
-    wanted_tags = set(params.get("product_tags") or [])
-    wanted_types = set(params.get("product_types") or [])
-    if not (wanted_ids or wanted_tags or wanted_types):
+    wanted = (
+        (facts.product_ids, params.get("product_ids")),
+        (facts.tags, params.get("product_tags")),
+        (facts.types, params.get("product_types")),
+        (facts.collection_ids, params.get("collection_ids")),
+    )
+    if not any(names for _, names in wanted):
         return True
-    return bool(ids & wanted_ids or tags & wanted_tags or types & wanted_types)
+    return any(have & set(names or ()) for have, names in wanted)
 
 
 def order_number(shop: Shop, order: Order) -> int:

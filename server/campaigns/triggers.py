@@ -53,9 +53,9 @@ def on_order(shop: Shop, order: Order, *, now: datetime) -> None:
     a paid order enters the order scenarios whose filters it fits (once per order)."""
     if order.customer_id is None or order.shop_id != shop.id:
         return
-    facts: tuple[set[int], set[str], set[str]] | None = None
+    facts: services.OrderFacts | None = None
 
-    def product_facts() -> tuple[set[int], set[str], set[str]]:
+    def product_facts() -> services.OrderFacts:
         nonlocal facts
         if facts is None:
             facts = services.order_product_facts(shop, order)
@@ -96,7 +96,7 @@ def on_order(shop: Shop, order: Order, *, now: datetime) -> None:
             trigger_key=f"order:{order.id}",
             context={
                 "order_id": order.id,
-                "product_ids": sorted(product_facts()[0]),
+                "product_ids": sorted(product_facts().product_ids),
                 "subscription": order.is_subscription,
             },
             now=now,

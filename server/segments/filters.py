@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import array as pg_array
 
 from server.commerce import subscriptions
-from server.commerce.models import Customer, Order, OrderLine, Product
+from server.commerce.models import CollectionProduct, Customer, Order, OrderLine, Product
 from server.commerce.money import to_minor
 from server.commerce.subscriptions import STATES as SUBSCRIPTION_STATES
 from server.errors import Invalid
@@ -98,6 +98,7 @@ FIELDS: dict[str, FieldSpec] = {
     "bought_product": FieldSpec("bought", BOUGHT_OPS, "customer"),
     "bought_product_tag": FieldSpec("bought", BOUGHT_OPS, "customer"),
     "bought_product_type": FieldSpec("bought", BOUGHT_OPS, "customer"),
+    "bought_collection": FieldSpec("bought", BOUGHT_OPS, "customer"),
     "customer_tag": FieldSpec("tags", TAG_OPS, "customer"),
     "linked": FieldSpec("bool", BOOL_OPS, "any"),
     "following": FieldSpec("bool", BOOL_OPS, "any"),
@@ -239,9 +240,10 @@ def _value(spec: FieldSpec, name: str, op: str, value: Any, path: str) -> Any:
     if spec.kind == "tags":
         return _strings(value, path)
     if spec.kind == "bought":
-        if name == "bought_product":
+        if name in ("bought_product", "bought_collection"):
+            kind = "product" if name == "bought_product" else "collection"
             if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
-                raise _fail(path, f"must be a list of 1 to {MAX_VALUES} product ids")
+                raise _fail(path, f"must be a list of 1 to {MAX_VALUES} {kind} ids")
             return [_int(v, f"{path}[{i}]", 1) for i, v in enumerate(value)]
         return _strings(value, path)
     if spec.kind == "survey":
@@ -571,6 +573,15 @@ def _bought(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
         buyers = buyers.where(Order.processed_at >= query.now - timedelta(days=node["within_days"]))
     if name == "bought_product":
         buyers = buyers.where(OrderLine.product_id.in_(values))
+    elif name == "bought_collection":
+        # What is in the collection now (Shopify's collections hold no history).
+        members = select(CollectionProduct.product_shopify_id).where(
+            CollectionProduct.shop_id == query.shop.id,
+            CollectionProduct.collection_id.in_(values),
+        )
+        buyers = buyers.join(Product, Product.id == OrderLine.product_id).where(
+            Product.shopify_id.in_(members)
+        )
     else:
         buyers = buyers.join(Product, Product.id == OrderLine.product_id)
         if name == "bought_product_tag":
@@ -644,6 +655,7 @@ _BUILDERS: dict[str, Builder] = {
     "bought_product": _bought,
     "bought_product_tag": _bought,
     "bought_product_type": _bought,
+    "bought_collection": _bought,
     "customer_tag": _tags,
     "linked": lambda q, n: _bool(
         and_(q.people.c.customer_id.is_not(None), q.people.c.line_user_id.is_not(None)), n

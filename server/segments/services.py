@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, select
 
-from server.commerce.models import Customer, Product
+from server.commerce.models import Collection, Customer, Product
 from server.db import db
 from server.errors import Conflict, Invalid, NotFound
 from server.line.models import LineUser
@@ -180,12 +180,18 @@ def _name(name: str) -> str:
 
 
 def options(shop: Shop) -> dict[str, Any]:
-    """Values the builder can pick from: products, product tags and types, customer tags,
-    membership tiers (lowest first)."""
+    """Values the builder can pick from: products, collections, product tags and types,
+    customer tags, membership tiers (lowest first)."""
     products = db.session.execute(
         select(Product.id, Product.title)
         .where(Product.shop_id == shop.id, Product.deleted_at.is_(None))
         .order_by(Product.title)
+        .limit(1000)
+    ).all()
+    collections = db.session.execute(
+        select(Collection.id, Collection.title)
+        .where(Collection.shop_id == shop.id)
+        .order_by(Collection.title)
         .limit(1000)
     ).all()
     product_types = db.session.scalars(
@@ -208,6 +214,7 @@ def options(shop: Shop) -> dict[str, Any]:
     return {
         "products": [{"id": pid, "title": title} for pid, title in products],
         "tiers": [{"id": tid, "name": name} for tid, name in tiers],
+        "collections": [{"id": cid, "title": title} for cid, title in collections],
         "product_types": sorted(product_types),
         "product_tags": sorted(product_tags),
         "customer_tags": sorted(customer_tags),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from server.campaigns import editing, reports
 from server.campaigns.models import Enrollment, EnrollmentState, Scenario
+from server.commerce import sync
 from server.commerce.models import Customer, Order
 from server.db import db
 from server.line.models import LineUser
@@ -287,4 +288,50 @@ def test_the_current_audience_is_enrolled_once_from_the_editor(
         ).all()
         db.session.commit()
     assert len(entered) == 3
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_an_order_trigger_for_products_of_a_collection_is_set_in_the_editor(
+    page: Page, live_server: LiveServer, lang: str
+) -> None:
+    title = f"詰め替え用 ({lang})"
+    with live_server.app.app_context():
+        shop = demo_shop(live_server)
+        now = datetime.now(UTC)
+        collection = sync.replace_collection(
+            shop,
+            sync.CollectionData(shopify_id=9_800_000_000 + len(lang), title=title),
+            now=now,
+        )
+        scenario = editing.create_scenario(
+            shop,
+            {
+                "name": f"詰め替えを買った人へ ({lang})",
+                "trigger": "order_paid",
+                "steps": [{"delay_days": 3, "message": {"type": "text", "text": "{name}様"}}],
+            },
+            now=now,
+        )
+        db.session.commit()
+        collection_id, scenario_id = collection.id, scenario.id
+    sign_in(page, live_server, lang)
+    page.goto(f"{live_server.url}/campaigns/{scenario_id}?locale={lang}")
+    expect(page.locator("#kz-campaigns[data-ready=true]")).to_be_attached()
+
+    page.locator("[name='trigger_params.collection_ids']").select_option(label=title)
+    page.locator("[name='trigger_params.product_tags']").fill("お試し, 詰め替え")
+    page.locator("[name='trigger_params.product_tags']").dispatch_event("change")
+    screenshot(page, f"admin_scenario_collection_trigger_{lang}")
+    page.get_by_role("button", name=TEXT[lang]["save"], exact=True).click()
+    expect(page.locator("#toast")).to_be_visible()
+
+    saved = scenario_in_db(live_server, scenario_id)
+    assert saved.trigger_params["collection_ids"] == [collection_id]
+    assert saved.trigger_params["product_tags"] == ["お試し", "詰め替え"]
+    assert "product_ids" not in saved.trigger_params  # none picked: any product
+
+    page.reload()
+    chosen = page.locator("[name='trigger_params.collection_ids'] option:checked")
+    expect(chosen).to_have_text(title)
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from server.campaigns.models import (
     ScheduledMessage,
     ScheduledStatus,
 )
+from server.commerce import sync
 from server.db import db, utcnow
 from server.shops.models import Shop
 from tests.campaigns.conftest import Friend, make_friend, make_scenario
@@ -381,3 +382,28 @@ def test_another_shops_ids_are_not_found_on_any_campaigns_route(
     assert db.session.get(Scenario, scenario.id).status == "active"
     assert db.session.get(Enrollment, enrollment.id).state == EnrollmentState.ACTIVE
     assert db.session.get(ScheduledMessage, row.id).status == ScheduledStatus.SCHEDULED
+
+
+def test_an_order_trigger_takes_this_shops_collections_only(admin: AdminClient, shop: Shop) -> None:
+    mine = sync.replace_collection(
+        shop, sync.CollectionData(shopify_id=51, title="定期便"), now=utcnow()
+    )
+    theirs = sync.replace_collection(
+        ShopFactory(), sync.CollectionData(shopify_id=52, title="他店"), now=utcnow()
+    )
+    db.session.commit()
+
+    refused = admin.post(
+        f"{BASE}/scenarios", shop=shop, json=body(trigger_params={"collection_ids": [theirs.id]})
+    )
+    assert refused.status_code == 400
+    assert "trigger_params.collection_ids" in refused.json["details"]["fields"]
+    assert db.session.scalar(select(func.count()).select_from(Scenario)) == 0
+
+    saved = admin.post(
+        f"{BASE}/scenarios", shop=shop, json=body(trigger_params={"collection_ids": [mine.id]})
+    )
+    assert saved.status_code == 201, saved.json
+    assert saved.json["trigger_params"]["collection_ids"] == [mine.id]
+    options = admin.get(f"{BASE}/options", shop=shop).json
+    assert options["collections"] == [{"id": mine.id, "title": "定期便"}]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from server.campaigns import services, triggers
 from server.campaigns.models import EnrollmentState, ExitReason, ScheduledStatus
+from server.commerce import sync
 from server.commerce.models import Customer, Order
 from server.db import db
 from server.line.models import LineUser
@@ -116,6 +117,20 @@ def test_order_filters_first_nth_kind_and_products(
     other_product = make_scenario(
         shop, name="product", trigger_params={"product_ids": [ProductFactory(shop=shop).id]}
     )
+    drinks = sync.CollectionData(shopify_id=31, title="ドリンク", product_ids=[632910392])
+    elsewhere = sync.CollectionData(shopify_id=32, title="雑貨", product_ids=[999])
+    in_collection = make_scenario(
+        shop,
+        name="collection",
+        trigger_params={"collection_ids": [sync.replace_collection(shop, drinks, now=NOON_JST).id]},
+    )
+    other_collection = make_scenario(
+        shop,
+        name="other collection",
+        trigger_params={
+            "collection_ids": [sync.replace_collection(shop, elsewhere, now=NOON_JST).id]
+        },
+    )
     db.session.commit()
 
     send_webhook("orders/paid", order_payload(6001), shop=shop.domain)  # a subscription order
@@ -128,7 +143,16 @@ def test_order_filters_first_nth_kind_and_products(
 
     counts = {
         s.name: len(enrollments(s))
-        for s in (first, second, one_off_only, subs_only, tagged, other_product)
+        for s in (
+            first,
+            second,
+            one_off_only,
+            subs_only,
+            tagged,
+            other_product,
+            in_collection,
+            other_collection,
+        )
     }
     # 6001 is the first order (a subscription one, with the tagged product); 6002 the second
     # (one-off); 6003 is unpaid. One enrollment each at most: the first is still in progress.
@@ -139,6 +163,8 @@ def test_order_filters_first_nth_kind_and_products(
         "subscription": 1,
         "tag": 1,
         "product": 0,
+        "collection": 1,
+        "other collection": 0,
     }
     assert enrollments(tagged)[0].context["product_ids"] == [enzyme.id]
 

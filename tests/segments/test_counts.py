@@ -14,6 +14,8 @@ The people (customers + LINE friends not linked to a customer):
     F2 friend, not linked, blocked, en
     F3 friend, not linked, following, answered the cancellation reason "leftover"
 
+Collections: スキンケア holds P1 and P3, サプリ holds P2.
+
 plus a second shop whose look-alike customers must never be counted.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from server.commerce import sync
 from server.segments import services
 from server.shops.models import Shop
 from tests.factories.commerce import (
@@ -46,6 +49,8 @@ class Fixture:
     p1: int
     p2: int
     p3: int
+    skincare: int  # collection of P1 and P3
+    supplements: int  # collection of P2
 
 
 def _order(customer: Any, product: Any, days: float, total: int, **extra: Any) -> None:
@@ -92,7 +97,18 @@ def _build(shop: Shop) -> Fixture:
     LineUserFactory(shop=shop, language="en", blocked_at=NOW - timedelta(days=3))
     f3 = LineUserFactory(shop=shop, language="ja")
     SurveyAnswerFactory(line_user=f3, survey="cancellation", question="reason", answer="leftover")
-    return Fixture(shop, p1.id, p2.id, p3.id)
+    skincare = _collection(shop, "スキンケア", [p1, p3])
+    supplements = _collection(shop, "サプリ", [p2])
+    return Fixture(shop, p1.id, p2.id, p3.id, skincare, supplements)
+
+
+def _collection(shop: Shop, title: str, products: list[Any]) -> int:
+    record = sync.CollectionData(
+        shopify_id=ProductFactory.build().shopify_id,
+        title=title,
+        product_ids=[p.shopify_id for p in products],
+    )
+    return sync.replace_collection(shop, record, now=NOW).id
 
 
 @pytest.fixture
@@ -164,6 +180,26 @@ CASES: list[tuple[str, Any, int]] = [
         "bought a supplement (type)",
         lambda f: all_of(cond("bought_product_type", "any", ["supplement"])),
         2,
+    ),
+    (
+        "bought from a collection (P1 or P3; not the cancelled order)",
+        lambda f: all_of(cond("bought_collection", "any", [f.skincare])),
+        2,
+    ),
+    (
+        "bought from either collection",
+        lambda f: all_of(cond("bought_collection", "any", [f.skincare, f.supplements])),
+        3,
+    ),
+    (
+        "never bought from a collection",
+        lambda f: all_of(cond("bought_collection", "none", [f.skincare])),
+        2,  # customers only: C and D
+    ),
+    (
+        "bought from a collection within 30 days",
+        lambda f: all_of(cond("bought_collection", "any", [f.skincare], within_days=30)),
+        1,
     ),
     (
         "bought P1 within 30 days",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from server.commerce import sync
 from server.db import db, utcnow
 from server.segments import filters
 from server.segments.models import Segment
@@ -91,8 +92,16 @@ def test_live_counts_equal_the_hand_count(
 def test_the_builder_is_offered_every_field_the_segments_package_supports(
     admin: AdminClient, store: Shop
 ) -> None:
+    collection = sync.replace_collection(
+        store, sync.CollectionData(shopify_id=41, title="スキンケア"), now=utcnow()
+    )
+    sync.replace_collection(
+        ShopFactory(), sync.CollectionData(shopify_id=42, title="他店"), now=utcnow()
+    )
+    db.session.commit()
     answer = admin.get(f"{BASE}/fields", shop=store, query_string={"locale": "en"}).json
     assert {f["field"] for f in answer["fields"]} == set(filters.FIELDS)
+    assert answer["collections"] == [{"id": collection.id, "title": "スキンケア"}]
     order_count = next(f for f in answer["fields"] if f["field"] == "order_count")
     assert order_count["ops"] == list(filters.NUMBER_OPS)
     assert {c["value"] for c in answer["cells"]} == set(filters.CELLS)
@@ -123,6 +132,22 @@ def test_the_builder_is_offered_every_field_the_segments_package_supports(
                 "conditions": [{"field": "last_order_at", "op": "before", "value": "2026-13-01"}],
             },
             "definition.conditions[0].value",
+        ),
+        (
+            {
+                "match": "all",
+                "conditions": [{"field": "bought_collection", "op": "any", "value": []}],
+            },
+            "definition.conditions[0].value",
+        ),
+        (
+            {
+                "match": "all",
+                "conditions": [
+                    {"field": "bought_collection", "op": "any", "value": ["スキンケア"]}
+                ],
+            },
+            "definition.conditions[0].value[0]",
         ),
         ("everyone", "definition"),
     ],

@@ -358,6 +358,7 @@ def options() -> dict[str, Any]:
         "segments": [{"id": s.id, "name": s.name} for s in saved],
         "tiers": [{"id": t.id, "name": t.name} for t in tiers],
         "products": builder["products"],
+        "collections": builder["collections"],
         "product_tags": builder["product_tags"],
         "product_types": builder["product_types"],
         "timezone": shop.timezone,

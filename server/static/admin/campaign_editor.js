@@ -98,6 +98,15 @@ export async function editorPage(root, id) {
       parts.push(param("order", select(["any", "first", "nth"].map((v) => [v, t(`campaigns.param.order.${v}`)]), p.order || "any", { name: "trigger_params.order" }), (c) => c.value));
       if (p.order === "nth") parts.push(param("n", h("input", { type: "number", min: 1, max: 100, value: p.n ?? 2, name: "trigger_params.n" }), number));
       parts.push(param("kind", select(["any", "one_off", "subscription"].map((v) => [v, t(`campaigns.param.kind.${v}`)]), p.kind || "any", { name: "trigger_params.kind" }), (c) => c.value));
+      // "Contains product / collection / tag X": any one named is enough; none named, any order.
+      const picked = (c) => { const ids = [...c.selectedOptions].map((o) => Number(o.value)); return ids.length ? ids : null; };
+      const pick = (key, items) => h("select", { multiple: true, size: Math.min(5, Math.max(2, items.length)), name: `trigger_params.${key}` },
+        ...items.map((item) => h("option", { value: item.id, selected: (p[key] || []).includes(item.id) }, item.title)));
+      parts.push(param("product_ids", pick("product_ids", options.products), picked));
+      parts.push(param("collection_ids", pick("collection_ids", options.collections), picked));
+      const tags = h("input", { type: "text", value: (p.product_tags || []).join(", "), list: "trigger-product-tags", name: "trigger_params.product_tags", placeholder: t("campaigns.param.comma_hint") });
+      parts.push(param("product_tags", tags, (c) => { const list = c.value.split(/[,、]/).map((v) => v.trim()).filter(Boolean); return list.length ? list : null; }));
+      parts.push(h("datalist", { id: "trigger-product-tags" }, ...options.product_tags.map((tag) => h("option", { value: tag }))));
     } else if (state.trigger === "subscription_cancelled") {
       const box = h("input", { type: "checkbox", name: "trigger_params.ask_reason", checked: p.ask_reason !== false });
       parts.push(param("ask_reason", box, (c) => c.checked));

@@ -155,9 +155,11 @@ function conditionRow(node, onchange, onremove) {
       return [boxes, ...withinDays()];
     }
     if (spec.kind === "bought") {
+      // bought_product or bought_collection: pick from the shop's products or collections.
+      const choices = f === "bought_collection" ? meta.collections : meta.products;
       const chosen = (state.value || []).map(String);
-      const sel = h("select", { multiple: true, size: 4, "data-role": "value", "aria-label": t("segments.field.bought_product") },
-        ...meta.products.map((p) => h("option", { value: p.id, selected: chosen.includes(String(p.id)) }, p.title)));
+      const sel = h("select", { multiple: true, size: 4, "data-role": "value", "aria-label": t(`segments.field.${f}`) },
+        ...choices.map((p) => h("option", { value: p.id, selected: chosen.includes(String(p.id)) }, p.title)));
       sel.addEventListener("change", () => { state.value = [...sel.selectedOptions].map((o) => Number(o.value)); onchange(); });
       return [sel, ...withinDays()];
     }
