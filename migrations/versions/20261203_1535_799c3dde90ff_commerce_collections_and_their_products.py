@@ -4,7 +4,7 @@ Shopify collections and which products are in them (by Shopify product id), for 
 collection X" segments and triggers. New tables only: safe before the new code is deployed.
 
 Revision ID: 799c3dde90ff
-Revises: b6f0e3a41c27
+Revises: 11eeb4efef65
 Create Date: 2026-12-03 15:35:05.065932
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "799c3dde90ff"
-down_revision = "b6f0e3a41c27"
+down_revision = "11eeb4efef65"
 branch_labels = None
 depends_on = None
 
