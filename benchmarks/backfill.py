@@ -152,7 +152,7 @@ def main() -> int:
     from pytest_httpserver import HTTPServer
 
     from server.db import db, utcnow
-    from server.shopify import backfill
+    from server.shopify import backfill, lease
     from server.shopify.models import BackfillRun
     from server.shops.models import Shop
     from tests.fakes.shopify_api import ShopifyStandIn, admin_schema
@@ -200,12 +200,14 @@ def main() -> int:
         baseline = time.perf_counter() - began
 
         run = backfill.start(shop, now=utcnow())
+        held = lease.claim(run, now=utcnow())
+        assert held is not None
         stage_began = {"products": time.perf_counter()}
         stage_time: dict[str, float] = {}
         began = time.perf_counter()
         outcome, last_stage, shown = "continue", run.stage, -1
         while outcome != "done":
-            outcome = backfill.step(shop, run, now=utcnow())
+            outcome = backfill.step(shop, run, held, now=utcnow())
             if run.stage != last_stage or outcome == "done":
                 stage_time[last_stage] = time.perf_counter() - stage_began[last_stage]
                 stage_began[run.stage] = time.perf_counter()

@@ -11,17 +11,21 @@ Bulk JSONL puts each nested connection's objects on their own lines, with `__par
 after their parent (objects are grouped in API 2025-04); a batch is cut only before a root line,
 so a parent and its children always land in the same batch.
 
-`step(shop, run, now=...)` advances one notch and says what to do next; the worker task
-(tasks.advance_backfill) and the CLI (`flask --app server shopify backfill --shop X`) drive it.
+`step(shop, run, lease, now=...)` advances one notch and says what to do next; the worker task
+(tasks.advance_backfill) and the CLI (`flask --app server shopify backfill --shop X`) drive it,
+one driver at a time: each holds a lease on the run (server/shopify/lease.py), and every
+commit here goes through `commit_holding`, which renews it or, if another driver took the run
+over, rolls back and raises LeaseLost.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -34,6 +38,7 @@ from server.shops.models import Shop
 
 from .client import graphql
 from .errors import ShopifyError, ShopifyUserError, ShopNotConnected
+from .lease import Lease, commit_holding
 from .models import BackfillRun
 from .payloads import gid_to_id, parse_time
 
@@ -146,34 +151,53 @@ def start(shop: Shop, *, now: datetime, force: bool = False) -> BackfillRun:
     return run
 
 
-def step(shop: Shop, run: BackfillRun, *, now: datetime) -> str:
-    """Advance `run` by one notch. Returns "continue" (call again now), "wait" (Shopify is still
-    working: poll again in a few seconds) or "done". Commits as it goes."""
+def step(shop: Shop, run: BackfillRun, lease: Lease, *, now: datetime) -> str:
+    """Advance `run` by one notch as the holder of `lease` (lease.claim). Returns "continue"
+    (call again now), "wait" (Shopify is still working: poll again in a few seconds) or "done"
+    (the lease is released). Commits as it goes, each commit renewing the lease; raises
+    LeaseLost, having written nothing more, when another driver has taken the run over."""
+    clock = _Clock(lease, now)
+    clock.commit()  # still ours? Checked before anything is asked of Shopify
     if run.finished:
+        clock.commit(release=True)
         return "done"
     try:
         if run.status == "pending":
             _count(shop, run)
             run.status = "running"
-            db.session.commit()
+            clock.commit()
             return "continue"
         if run.bulk_operation_id is None:
-            return _start_stage(shop, run)
+            return _start_stage(shop, run, clock)
         if run.bulk_status != "completed":
-            return _poll(shop, run)
-        _import_file(shop, run, now=now)
-        return _next_stage(run, now=now)
+            return _poll(shop, run, clock)
+        _import_file(shop, run, clock, now=now)
+        return _next_stage(run, clock, now=now)
     except (BackfillFailed, ShopNotConnected) as error:
+        db.session.rollback()  # a half-saved batch is not kept with the failure
         run.status = "failed"
         run.error = error.message
         run.finished_at = now
-        db.session.commit()
+        clock.commit(release=True)
         log.warning("backfill %s of shop %s failed: %s", run.id, shop.id, error.message)
         return "done"
 
 
+class _Clock:
+    """The driver's commits: `now` as the step began, moved on by the time spent since, so
+    the heartbeats of a long import stay current (and tests can still inject `now`)."""
+
+    def __init__(self, lease: Lease, now: datetime) -> None:
+        self.lease, self.now, self.began = lease, now, time.monotonic()
+
+    def commit(self, *, release: bool = False) -> None:
+        at = self.now + timedelta(seconds=time.monotonic() - self.began)
+        commit_holding(self.lease, at=at, release=release)
+
+
 def bulk_operation_finished(shop: Shop, operation_id: str, *, now: datetime) -> BackfillRun | None:
-    """bulk_operations/finish: the run waiting for this operation can go on (no poll needed)."""
+    """bulk_operations/finish: the run waiting for this operation can go on. A worker holding
+    the run sees it at its next poll; this wakes a run nobody drives any more."""
     run = db.session.scalar(
         BackfillRun.for_shop(shop).where(BackfillRun.bulk_operation_id == operation_id)
     )
@@ -194,7 +218,7 @@ def _count(shop: Shop, run: BackfillRun) -> None:
     run.imported = dict.fromkeys(BackfillRun.STAGES, 0)
 
 
-def _start_stage(shop: Shop, run: BackfillRun) -> str:
+def _start_stage(shop: Shop, run: BackfillRun, clock: _Clock) -> str:
     try:
         data = graphql(shop, RUN_BULK_QUERY, {"query": BULK_QUERIES[run.stage]})
     except ShopifyUserError as error:
@@ -206,33 +230,33 @@ def _start_stage(shop: Shop, run: BackfillRun) -> str:
     run.bulk_status = str(operation.get("status") or "created").lower()
     run.lines_done = 0
     run.result_url = None
-    db.session.commit()
+    clock.commit()
     return "wait"
 
 
-def _poll(shop: Shop, run: BackfillRun) -> str:
+def _poll(shop: Shop, run: BackfillRun, clock: _Clock) -> str:
     operation = graphql(shop, CURRENT_BULK_OPERATION).get("currentBulkOperation")
     if not operation or operation.get("id") != run.bulk_operation_id:
         # Ours is no longer the current one: it was replaced or lost. Run the stage again.
         run.bulk_operation_id = None
         run.bulk_status = None
-        db.session.commit()
+        clock.commit()
         return "continue"
     status = str(operation.get("status") or "").lower()
     run.bulk_status = status
     if status == "completed":
         run.result_url = operation.get("url")  # None: the stage has no objects at all
-        db.session.commit()
+        clock.commit()
         return "continue"
     if status in ("failed", "canceled", "cancelled", "expired"):
         raise BackfillFailed(
             f"the {run.stage} export ended {status} ({operation.get('errorCode') or 'no code'})"
         )
-    db.session.commit()
+    clock.commit()
     return "wait"
 
 
-def _next_stage(run: BackfillRun, *, now: datetime) -> str:
+def _next_stage(run: BackfillRun, clock: _Clock, *, now: datetime) -> str:
     stages = BackfillRun.STAGES
     position = stages.index(run.stage)
     run.bulk_operation_id = None
@@ -241,11 +265,11 @@ def _next_stage(run: BackfillRun, *, now: datetime) -> str:
     run.lines_done = 0
     if position + 1 < len(stages):
         run.stage = stages[position + 1]
-        db.session.commit()
+        clock.commit()
         return "continue"
     run.status = "completed"
     run.finished_at = now
-    db.session.commit()
+    clock.commit(release=True)
     return "done"
 
 
@@ -258,7 +282,7 @@ class _Root:
     children: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _import_file(shop: Shop, run: BackfillRun, *, now: datetime) -> None:
+def _import_file(shop: Shop, run: BackfillRun, clock: _Clock, *, now: datetime) -> None:
     if not run.result_url:
         return
     convert = _CONVERTERS[run.stage]
@@ -272,17 +296,18 @@ def _import_file(shop: Shop, run: BackfillRun, *, now: datetime) -> None:
             batch[-1].children.append(line)
         elif "__parentId" not in line:
             if len(batch) >= BATCH_ROOTS:
-                _save(shop, run, convert, batch, lines_done=consumed, now=now)
+                _save(shop, run, clock, convert, batch, lines_done=consumed, now=now)
                 batch = []
             batch.append(_Root(line))
         consumed = number
     if batch:
-        _save(shop, run, convert, batch, lines_done=consumed, now=now)
+        _save(shop, run, clock, convert, batch, lines_done=consumed, now=now)
 
 
 def _save(
     shop: Shop,
     run: BackfillRun,
+    clock: _Clock,
     convert: Callable[[Shop, list[_Root], datetime], int],
     batch: list[_Root],
     *,
@@ -292,7 +317,7 @@ def _save(
     convert(shop, batch, now)
     run.lines_done = lines_done
     run.imported = {**run.imported, run.stage: int(run.imported.get(run.stage, 0)) + len(batch)}
-    db.session.commit()  # the rows and the resume point together
+    clock.commit()  # the rows, the resume point and the heartbeat together
     # Keep the session small: a whole history of ORM objects would slow every later flush.
     for obj in list(db.session.identity_map.values()):
         if obj is not shop and obj is not run:

@@ -28,6 +28,7 @@ class BackfillRun(ShopScoped, TimestampMixin, Model):
     """One import of the shop's history through GraphQL bulk operations, stage by stage
     (products, customers, orders). Resumable: `stage`, `bulk_operation_id` and `lines_done`
     say where a crashed run picks up; lines already imported are skipped on the next pass.
+    One driver at a time holds the run (`driver_token`), renewing `driver_heartbeat_at`.
     """
 
     __tablename__ = "backfill_runs"
@@ -48,6 +49,10 @@ class BackfillRun(ShopScoped, TimestampMixin, Model):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # The one driver (worker task, resume job or CLI) importing the run now, and when it last
+    # committed; see server/shopify/lease.py.
+    driver_token: Mapped[str | None] = mapped_column(String(32))
+    driver_heartbeat_at: Mapped[datetime | None]
 
     STAGES = ("products", "customers", "orders")
 

@@ -118,9 +118,10 @@ def refresh_collections() -> None:
 
 
 @task(retries=5, retry_delay=60)
-def advance_backfill(run_id: int) -> None:
-    """Drive a backfill until Shopify makes it wait; then come back in a few seconds."""
-    from . import backfill
+def advance_backfill(run_id: int, token: str | None = None) -> None:
+    """Drive a backfill until Shopify makes it wait; then come back in a few seconds, still
+    holding the run (`token`). Does nothing while another live driver holds it."""
+    from . import backfill, lease
     from .models import BackfillRun
 
     run = db.session.get(BackfillRun, run_id)
@@ -129,16 +130,28 @@ def advance_backfill(run_id: int) -> None:
     shop = db.session.get(Shop, run.shop_id)
     if shop is None or not shop.installed:
         return
+    held = lease.claim(run, now=utcnow(), token=token)
+    if held is None:
+        log.info("backfill %s is driven by another process; not starting a second", run_id)
+        return
     outcome = "continue"
-    while outcome == "continue":
-        outcome = backfill.step(shop, run, now=utcnow())
+    try:
+        while outcome == "continue":
+            outcome = backfill.step(shop, run, held, now=utcnow())
+    except lease.LeaseLost:
+        return  # taken over: the new driver goes on
+    except Exception:
+        db.session.rollback()
+        lease.release(held)  # the retry (or the resume job) can claim it at once
+        raise
     if outcome == "wait":
-        advance_backfill.schedule((run_id,), delay=POLL_EVERY_SECONDS)
+        advance_backfill.schedule((run_id, held.token), delay=POLL_EVERY_SECONDS)
 
 
 @periodic(minute="*/15")
 def resume_backfills() -> None:
-    """A worker that died mid-backfill leaves the run unfinished: pick it up again."""
+    """A worker that died mid-backfill leaves the run unfinished: pick it up again once its
+    lease has gone stale (a run with a live driver is left to it)."""
     from . import backfill
 
     for run_id in backfill.runs_in_progress():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from server.commerce.models import Customer, Order, OrderLine, Product
 from server.db import db, utcnow
-from server.shopify import backfill
+from server.shopify import backfill, lease
 from server.shopify.models import BackfillRun
 from server.shops.models import Shop
 from tests.fakes.shopify_api import ShopifyStandIn
@@ -113,10 +114,15 @@ def history(orders: int = 7) -> dict[str, list[dict[str, Any]]]:
     return {"products": products, "customers": customers, "orders": order_lines}
 
 
-def drive(shop: Shop, run: BackfillRun, *, limit: int = 50) -> list[str]:
+def drive(
+    shop: Shop, run: BackfillRun, *, limit: int = 50, claimed_at: datetime | None = None
+) -> list[str]:
+    """Drive `run` the way the worker does: claim it, then step until done."""
+    held = lease.claim(run, now=claimed_at or utcnow())
+    assert held is not None
     outcomes = []
     for _ in range(limit):
-        outcome = backfill.step(shop, run, now=utcnow())
+        outcome = backfill.step(shop, run, held, now=utcnow())
         outcomes.append(outcome)
         if outcome == "done":
             break
@@ -190,9 +196,11 @@ def test_batches_are_committed_and_a_crash_resumes_where_it_stopped(
     assert run.stage == "orders"
     assert run.imported["orders"] == 6  # two batches of three made it
     assert run.lines_done == 12  # each order is two lines (the order and its line item)
+    # A killed worker releases nothing: its lease holds until the heartbeat is five minutes old.
+    assert lease.claim(run, now=utcnow()) is None
 
     monkeypatch.setattr(backfill, "_CONVERTERS", {**backfill._CONVERTERS, "orders": original})
-    drive(shop, run)
+    drive(shop, run, claimed_at=utcnow() + lease.LEASE_TIMEOUT + timedelta(seconds=1))
 
     assert run.status == "completed"
     assert run.imported["orders"] == 8
