@@ -5,7 +5,7 @@
 The Shopify side is the test suite's stand-in (tests/fakes/shopify_api.py) on loopback: count
 queries, bulkOperationRunQuery, currentBulkOperation, and the JSONL files, shaped like the bulk
 API's output (children on their own lines with __parentId). The app side is the production code:
-backfill.step() → stream the file → batches of 500 roots → commerce upserts → commit per batch.
+backfill.step() → stream the file → batches of BATCH_ROOTS roots → commerce upserts → commit per batch.
 
 Prints the time per stage, orders/s, and as a same-run baseline the time to just download and
 json-parse the orders file (what any importer must at least spend). Goal (issue 3): 100k orders
@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--products", type=int, default=300)
+    parser.add_argument("--batch", type=int, help="roots per transaction (default: the app's)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
 
@@ -157,6 +158,8 @@ def main() -> int:
     from server.shops.models import Shop
     from tests.fakes.shopify_api import ShopifyStandIn, admin_schema
 
+    if args.batch:
+        backfill.BATCH_ROOTS = args.batch
     tmp = Path(tempfile.mkdtemp(prefix="kizuna-bench-backfill-"))
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = bench_app(url)
@@ -223,7 +226,10 @@ def main() -> int:
     server.stop()
 
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-    print(f"\nBackfill on {database}, {os.cpu_count()} CPUs: imported {counts}")
+    print(
+        f"\nBackfill on {database}, {os.cpu_count()} CPUs, batches of {backfill.BATCH_ROOTS} "
+        f"roots: imported {counts}"
+    )
     for stage, seconds in stage_time.items():
         print(f"  {stage:<10} {seconds:7.1f} s")
     print(

@@ -38,7 +38,7 @@ from server.shops.models import Shop
 
 from .client import graphql
 from .errors import ShopifyError, ShopifyUserError, ShopNotConnected
-from .lease import Lease, commit_holding
+from .lease import Lease, commit_holding, end_reads
 from .models import BackfillRun
 from .payloads import gid_to_id, parse_time
 
@@ -157,6 +157,7 @@ def step(shop: Shop, run: BackfillRun, lease: Lease, *, now: datetime) -> str:
     (the lease is released). Commits as it goes, each commit renewing the lease; raises
     LeaseLost, having written nothing more, when another driver has taken the run over."""
     clock = _Clock(lease, now)
+    end_reads()
     clock.commit()  # still ours? Checked before anything is asked of Shopify
     if run.finished:
         clock.commit(release=True)

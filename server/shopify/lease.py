@@ -48,8 +48,10 @@ def claim(run: BackfillRun, *, now: datetime, token: str | None = None) -> Lease
     heartbeat is younger than LEASE_TIMEOUT, or when the run is finished. Passing the `token`
     of an earlier claim continues that lease (or claims afresh if it was released)."""
     token = token or secrets.token_hex(16)
+    run_id = run.id  # read before the commit expires `run`: no SELECT ahead of the UPDATE
+    end_reads()
     claimed = _set(
-        run.id,
+        run_id,
         {"driver_token": token, "driver_heartbeat_at": now},
         BackfillRun.status.not_in(("completed", "failed")),
         or_(
@@ -61,7 +63,7 @@ def claim(run: BackfillRun, *, now: datetime, token: str | None = None) -> Lease
     )
     db.session.commit()
     db.session.refresh(run)  # a taken-over run continues from what its last driver committed
-    return Lease(run.id, token) if claimed else None
+    return Lease(run_id, token) if claimed else None
 
 
 def commit_holding(lease: Lease, *, at: datetime, release: bool = False) -> None:
@@ -87,6 +89,14 @@ def release(lease: Lease) -> None:
         {"driver_token": None, "driver_heartbeat_at": None},
         BackfillRun.driver_token == lease.token,
     )
+    db.session.commit()
+
+
+def end_reads() -> None:
+    """End the transaction the caller's reads opened (nothing is pending when a driver claims
+    or starts a step). On SQLite a transaction that has read and then writes fails at once if
+    another connection wrote in between (WAL, busy_timeout does not help); one that writes
+    first waits its turn."""
     db.session.commit()
 
 

@@ -4,6 +4,7 @@ and a driver that lost it writes nothing more."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from server.shopify.models import BackfillRun
 from server.shops.models import Shop
 from tests.fakes.shopify_api import ShopifyStandIn
 from tests.shopify.test_backfill import count, history
+from tests.shopify.test_tokens import committed_app  # noqa: F401 - a database of its own
 
 STALE = lease.LEASE_TIMEOUT + timedelta(seconds=1)
 
@@ -254,3 +256,46 @@ def test_the_cli_takes_over_from_a_worker_that_stopped_heartbeating(
     assert "imported 1 products, 3 customers, 7 orders" in result.output
     db.session.refresh(run)
     assert (run.status, run.driver_token) == ("completed", None)
+
+
+def test_drivers_racing_for_a_free_run_get_exactly_one_lease(
+    committed_app: tuple[Flask, ShopifyStandIn],  # noqa: F811 - the fixture imported above
+) -> None:
+    app, _ = committed_app
+    with app.app_context():
+        racing = Shop(domain="race.myshopify.com", installed_at=utcnow(), settings={})
+        db.session.add(racing)
+        db.session.flush()
+        run_id = backfill.start(racing, now=utcnow()).id
+        db.session.commit()
+    start = threading.Barrier(4)
+    leases: list[lease.Lease | None] = []
+    errors: list[BaseException] = []
+
+    def driver() -> None:
+        with app.app_context():
+            try:
+                run = db.session.get(
+                    BackfillRun, run_id
+                )  # each read the row first, as the task does
+                assert run is not None
+                start.wait()
+                leases.append(lease.claim(run, now=utcnow()))
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=driver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    (winner,) = [held for held in leases if held is not None]
+    assert len(leases) == 4
+    with app.app_context():
+        row = db.session.get(BackfillRun, run_id)
+        assert row is not None
+        assert row.driver_token == winner.token
