@@ -5,7 +5,7 @@
 The Shopify side is the test suite's stand-in (tests/fakes/shopify_api.py) on loopback: count
 queries, bulkOperationRunQuery, currentBulkOperation, and the JSONL files, shaped like the bulk
 API's output (children on their own lines with __parentId). The app side is the production code:
-backfill.step() → stream the file → batches of BATCH_ROOTS roots → commerce upserts → commit per batch.
+backfill.step() → stream the file → batches of BATCH_ROOTS (--batch) → upserts → commit per batch.
 
 Prints the time per stage, orders/s, and as a same-run baseline the time to just download and
 json-parse the orders file (what any importer must at least spend). Goal (issue 3): 100k orders
