@@ -406,3 +406,63 @@ def test_the_embedded_admin_speaks_the_locale_shopify_passes(
 
     assert f'<html lang="{locale}">' in page
     assert f">{word}</a>" in page
+
+
+# -- rules of issue 3 that had no test of their own ---------------------------------------------
+
+
+def test_a_stale_signed_install_request_is_refused(client: FlaskClient, app_ctx: None) -> None:
+    old = signed({"shop": DOMAIN, "timestamp": str(int(time.time()) - 600)})
+
+    response = client.get("/auth/install", query_string=old)
+
+    assert response.status_code == 401
+    assert db.session.scalar(select(OAuthState)) is None
+
+
+def test_a_state_older_than_ten_minutes_is_refused(
+    client: FlaskClient, shopify_api: ShopifyStandIn, app_ctx: None
+) -> None:
+    state, _ = install_flow(client)
+    stored = db.session.scalar(select(OAuthState).where(OAuthState.state == state))
+    assert stored is not None
+    stored.created_at = utcnow() - timedelta(minutes=11)
+    db.session.commit()
+
+    response = callback(client, state, shopify_api.issue_authorization_code(DOMAIN))
+
+    assert response.status_code == 401
+    assert shopify_api.token_requests == []
+
+
+@pytest.mark.parametrize("shop", ["evil.com", "kizuna-test.myshopify.com.evil.com"])
+def test_a_signed_callback_for_a_foreign_domain_is_refused(
+    client: FlaskClient, shopify_api: ShopifyStandIn, app_ctx: None, shop: str
+) -> None:
+    state, _ = install_flow(client)
+
+    response = callback(client, state, shopify_api.issue_authorization_code(DOMAIN), shop=shop)
+
+    assert response.status_code == 400
+    assert shopify_api.token_requests == []
+
+
+def test_a_callback_host_outside_the_shopify_admin_is_not_a_redirect_target(
+    client: FlaskClient, shop_details: ShopifyStandIn, app_ctx: None
+) -> None:
+    state, _ = install_flow(client)
+    evil = base64.b64encode(b"evil.example/store/kizuna-test").decode().rstrip("=")
+
+    response = callback(client, state, shop_details.issue_authorization_code(DOMAIN), host=evil)
+
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).netloc == "kizuna.test"
+
+
+@pytest.mark.parametrize("path", ["/auth/install", "/auth/callback"])
+def test_repeated_query_parameters_are_refused(
+    client: FlaskClient, app_ctx: None, path: str
+) -> None:
+    query = f"shop={DOMAIN}&shop=other.myshopify.com&code=x&state=y&timestamp=1&hmac=0"
+
+    assert client.get(f"{path}?{query}").status_code == 400
