@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -149,15 +149,31 @@ def _top(row: FloatArray) -> list[int]:
 
 # Composing the stored lists ----------------------------------------------------------------------
 
+KINDS = ("reorder", "discovery", "popular")  # Lists.kinds holds an index into these
+REORDER, DISCOVERY, POPULAR = 0, 1, 2
+# Customers composed at once: their owned-products mask is this many cells (~16 MB of bools).
+COMPOSE_CELLS = 1 << 24
 
-class Entry(NamedTuple):
-    """A tuple, not a dataclass: a nightly run builds millions of them."""
 
-    item: int
-    kind: str  # reorder | discovery | popular
-    anchor: int | None = None  # discovery: the customer's product that led here
-    last: float | None = None  # reorder: last purchase, days since 1970
-    due: float | None = None  # reorder: predicted run-out, days since 1970
+@dataclass(frozen=True)
+class Lists:
+    """Every composed list as rows of STORED slots, row n for users[n] of `compose`; a list
+    shorter than STORED ends with item -1. Arrays, not objects: a nightly run fills millions."""
+
+    items: NDArray[np.int32]
+    kinds: NDArray[np.int8]  # index into KINDS (-1: empty slot)
+    anchors: NDArray[np.int32]  # discovery: the customer's product that led here, else -1
+    last: FloatArray  # reorder: last purchase, days since 1970, else NaN
+    due: FloatArray  # reorder: predicted run-out, days since 1970, else NaN
+
+    def __len__(self) -> int:
+        return int(self.items.shape[0])
+
+    def rows(self, part: slice) -> Lists:
+        return Lists(*(getattr(self, name)[part] for name in FIELDS))
+
+
+FIELDS = tuple(Lists.__dataclass_fields__)
 
 
 def compose(
@@ -165,42 +181,48 @@ def compose(
     interactions: Interactions,
     users: NDArray[Any],
     reorders: ReorderSchedule,
-) -> list[list[Entry]]:
+) -> Lists:
     """Each customer's stored list (see the module docstring), for customers `users` of
-    `interactions` (the data the production's customer side was read from)."""
+    `interactions` (the data the production's customer side was read from).
+
+    Whole batches of customers at once, as arrays: each list is the `all` ranking with its
+    repeat slots kept as reorders and its other slots given, in order, to the `new` ranking
+    (never bought, so never a reorder too); the `new` products left over follow; then at most
+    MAX_REORDERS_IN_TOP reorders stay among the first TOP (`_leave_room`)."""
     n_items = interactions.n_items
+    users = np.asarray(users, dtype=np.int64).reshape(-1)
     seen = user_items(interactions)
-    seen_keys = _pair_keys(seen, n_items)
     last_keys, last_times = _last_purchase(interactions)
     due_keys = reorders.users.astype(np.int64) * n_items + reorders.items
     due_order = np.argsort(due_keys, kind="stable")
     due_keys, due_at = due_keys[due_order], reorders.due_at[due_order]
-    out: list[list[Entry]] = []
-    for start in range(0, users.size, COMPOSE_BATCH):
-        chunk = users[start : start + COMPOSE_BATCH].astype(np.int64)
+    explain = _by_weight(production.explain)
+    out = Lists(
+        items=np.full((users.size, STORED), -1, dtype=np.int32),
+        kinds=np.full((users.size, STORED), -1, dtype=np.int8),
+        anchors=np.full((users.size, STORED), -1, dtype=np.int32),
+        last=np.full((users.size, STORED), np.nan),
+        due=np.full((users.size, STORED), np.nan),
+    )
+    batch = max(1, min(COMPOSE_BATCH, COMPOSE_CELLS // max(1, n_items)))
+    for start in range(0, users.size, batch):
+        chunk = users[start : start + batch]
         every, new = _rank(production, chunk)
-        every_keys = chunk[:, None] * n_items + every
-        repeat = (every >= 0) & _member(every_keys, seen_keys)
-        last = _lookup(every_keys, last_keys, last_times)
-        due = _lookup(every_keys, due_keys, due_at)
-        anchors = _anchors(production.explain, seen, chunk, new)
-        # Whole arrays to Python lists once: per-row numpy access is most of a row's cost.
-        rows = zip(
-            every.tolist(),
-            repeat.tolist(),
-            _nones(last),
-            _nones(due),
-            new.tolist(),
-            anchors.tolist(),
-            strict=True,
+        owned = _owned(seen, chunk, n_items)
+        rows = np.arange(chunk.size)[:, None]
+        repeat = (every >= 0) & owned[rows, np.maximum(every, 0)]
+        keys = chunk[:, None] * n_items + every
+        last = np.full(every.shape, np.nan)
+        due = np.full(every.shape, np.nan)
+        last[repeat] = _lookup(keys[repeat], last_keys, last_times)
+        due[repeat] = _lookup(keys[repeat], due_keys, due_at)
+        anchors = _anchors(explain, owned, new)
+        laid_out: tuple[NDArray[Any], ...] = _leave_room(
+            *_merge(every, repeat, last, due, new, anchors)
         )
-        out.extend(_merge(*row) for row in rows)
+        for name, values in zip(FIELDS, laid_out, strict=True):
+            getattr(out, name)[start : start + chunk.size] = values[:, :STORED]
     return out
-
-
-def _nones(values: FloatArray) -> list[list[float | None]]:
-    """Rows as lists, NaN as None."""
-    return [[None if v != v else v for v in row] for row in values.tolist()]
 
 
 def _rank(
@@ -214,66 +236,105 @@ def _rank(
     return every, new
 
 
+Slots = tuple[NDArray[np.int64], NDArray[np.int8], NDArray[np.int64], FloatArray, FloatArray]
+
+
 def _merge(
-    every: list[int],
-    repeat: list[bool],
-    last: list[float | None],
-    due: list[float | None],
-    new: list[int],
-    anchors: list[int],
-) -> list[Entry]:
-    fresh = [
-        Entry(i, "discovery", a) if a >= 0 else Entry(i, "popular")
-        for i, a in zip(new, anchors, strict=True)
-        if i >= 0
-    ]
-    taken: set[int] = set()
-    entries: list[Entry] = []
-    cursor = 0
-    for position, item in enumerate(every):
-        if item < 0:
-            break
-        if repeat[position]:
-            entries.append(Entry(item, "reorder", None, last[position], due[position]))
-            taken.add(item)
-            continue
-        while cursor < len(fresh) and fresh[cursor].item in taken:
-            cursor += 1
-        if cursor < len(fresh):
-            entries.append(fresh[cursor])
-            taken.add(fresh[cursor].item)
-            cursor += 1
-    entries.extend(e for e in fresh[cursor:] if e.item not in taken)
-    return _leave_room(entries)[:STORED]
+    every: NDArray[np.int64],
+    repeat: NDArray[np.bool_],
+    last: FloatArray,
+    due: FloatArray,
+    new: NDArray[np.int64],
+    anchors: NDArray[np.int64],
+) -> Slots:
+    """Rows of (items, kinds, anchors, last, due), STORED + NEW_STORED wide, -1 at the end.
+
+    Every slot gets a sort key: a reorder its position in `every`; the j-th new product the
+    position of the j-th non-repeat slot of `every` (up to where `every` ends), or after all
+    of `every` when those slots ran out; empty slots last. One stable sort per row lays them
+    out (the keys are distinct)."""
+    n_rows, width = every.shape
+    ranked = np.logical_and.accumulate(every >= 0, axis=1)  # `every` stops at its first -1
+    reorder = ranked & repeat
+    other = ranked & ~repeat
+    # Position of each non-repeat slot by its rank among them (width: none left).
+    slot_of = np.full((n_rows, width + 1), width, dtype=np.int64)
+    r, position = np.nonzero(other)
+    slot_of[r, np.cumsum(other, axis=1)[r, position] - 1] = position
+    fresh = new >= 0
+    rank = np.cumsum(fresh, axis=1) - 1  # among the valid new products, in order
+    placed = slot_of[np.arange(n_rows)[:, None], np.minimum(rank, width)]
+    big = 2 * (width + new.shape[1]) + 1
+    fresh_key = np.where(placed < width, placed, width + rank)
+    keys = np.concatenate(
+        [
+            np.where(reorder, np.arange(width), big),
+            np.where(fresh, fresh_key, big),
+        ],
+        axis=1,
+    )
+    order = np.argsort(keys, axis=1, kind="stable")
+    empty = np.take_along_axis(keys, order, axis=1) == big
+    nan = np.full(new.shape, np.nan)
+
+    def laid_out(reorder_part: NDArray[Any], fresh_part: NDArray[Any], blank: Any) -> NDArray[Any]:
+        values = np.take_along_axis(np.concatenate([reorder_part, fresh_part], axis=1), order, 1)
+        values[empty] = blank
+        return values
+
+    kind_fresh = np.where(anchors >= 0, DISCOVERY, POPULAR).astype(np.int8)
+    return (
+        laid_out(every, new, -1),
+        laid_out(np.full(every.shape, REORDER, dtype=np.int8), kind_fresh, -1),
+        laid_out(np.full(every.shape, -1, dtype=np.int64), anchors, -1),
+        laid_out(last, nan, np.nan),
+        laid_out(due, nan, np.nan),
+    )
 
 
-def _leave_room(entries: list[Entry]) -> list[Entry]:
-    """At most MAX_REORDERS_IN_TOP reorders among the first TOP while other kinds exist."""
-    top, rest = entries[:TOP], entries[TOP:]
-    reorders = [e for e in top if e.kind == "reorder"]
-    if len(reorders) <= MAX_REORDERS_IN_TOP:
-        return entries
-    others_later = [e for e in rest if e.kind != "reorder"]
-    moved = min(len(reorders) - MAX_REORDERS_IN_TOP, len(others_later))
-    if moved == 0:
-        return entries
-    pushed = reorders[len(reorders) - moved :]
-    pulled = others_later[:moved]
-    new_top = [e for e in top if e not in pushed] + pulled
-    new_rest = pushed + [e for e in rest if e not in pulled]
-    return new_top + new_rest
+def _leave_room(*slots: NDArray[Any]) -> Slots:
+    """At most MAX_REORDERS_IN_TOP reorders among the first TOP while other kinds exist: the
+    last surplus reorders of the top swap places with the first other entries after it.
+
+    Each row reads: the top without those reorders, the pulled-up entries, the pushed-down
+    reorders, the rest; a stable sort on (group, position) lays that out."""
+    items, kinds = slots[0], slots[1]
+    width = items.shape[1]
+    valid = items >= 0
+    top = valid & (np.arange(width) < TOP)
+    rest = valid & ~top
+    reorder = kinds == REORDER
+    top_reorders = top & reorder
+    rest_others = rest & ~reorder
+    count = top_reorders.sum(axis=1, keepdims=True)
+    moved = np.clip(
+        np.minimum(count - MAX_REORDERS_IN_TOP, rest_others.sum(1, keepdims=True)), 0, None
+    )
+    pushed = top_reorders & (np.cumsum(top_reorders, axis=1) > count - moved)
+    pulled = rest_others & (np.cumsum(rest_others, axis=1) <= moved)
+    group = np.select([pulled, pushed, top, rest], [1, 2, 0, 3], default=4)
+    order = np.argsort(group * width + np.arange(width), axis=1, kind="stable")
+    return tuple(np.take_along_axis(s, order, axis=1) for s in slots)  # type: ignore[return-value]
 
 
-def _pair_keys(matrix: sp.csr_matrix, n_items: int) -> NDArray[np.int64]:
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    return np.sort(rows * n_items + matrix.indices)
+def _owned(seen: sp.csr_matrix, users: NDArray[np.int64], n_items: int) -> NDArray[np.bool_]:
+    """Customers x products: what each of `users` ever bought, as a dense mask."""
+    rows = sp.csr_matrix(seen[users])
+    owned = np.zeros((users.size, n_items), dtype=bool)
+    owned[np.repeat(np.arange(users.size), np.diff(rows.indptr)), rows.indices] = True
+    return owned
 
 
-def _member(keys: NDArray[np.int64], sorted_keys: NDArray[np.int64]) -> NDArray[np.bool_]:
-    if sorted_keys.size == 0:
-        return np.zeros(keys.shape, dtype=bool)
-    position = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return np.asarray(sorted_keys[position] == keys)
+def _by_weight(explain: sp.csr_matrix) -> sp.csr_matrix:
+    """`explain` with each row's positive entries heaviest first (ties: in stored order)."""
+    matrix = sp.csr_matrix(explain)
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    keep = matrix.data > 0
+    order = np.lexsort((-matrix.data[keep], rows[keep]))
+    rows, cols, data = rows[keep][order], matrix.indices[keep][order], matrix.data[keep][order]
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((data, cols, indptr), shape=matrix.shape)
 
 
 def _lookup(
@@ -301,36 +362,29 @@ def _last_purchase(interactions: Interactions) -> tuple[NDArray[np.int64], Float
 
 
 def _anchors(
-    explain: sp.csr_matrix, seen: sp.csr_matrix, users: NDArray[np.int64], new: NDArray[np.int64]
+    explain: sp.csr_matrix, owned: NDArray[np.bool_], new: NDArray[np.int64]
 ) -> NDArray[np.int64]:
-    """For each recommended new product, the customer's own product that points to it most
-    (explain[i] lists the products j by their weight towards i), or -1."""
+    """For each recommended new product, the customer's own product that points to it most,
+    or -1. `explain` is sorted by `_by_weight`: the first owned source of a row is the one."""
     n_rows, width = new.shape
     anchors = np.full((n_rows, width), -1, dtype=np.int64)
     if n_rows == 0 or explain.nnz == 0:
         return anchors
-    n_items = explain.shape[0]
-    seen_keys = _pair_keys(sp.csr_matrix(seen[users]), n_items)
     pair = np.flatnonzero(new.ravel() >= 0)
     items = new.ravel()[pair]
     counts = np.diff(explain.indptr)[items]
     owner = np.repeat(pair, counts)  # expanded: one row per (pair, candidate source)
-    starts = np.repeat(explain.indptr[items] - np.cumsum(counts) + counts, counts)
-    offsets = np.arange(owner.size) + starts
-    sources = explain.indices[offsets].astype(np.int64)
-    weights = explain.data[offsets]
-    row_of = owner // width
-    valid = _member(row_of * n_items + sources, seen_keys) & (weights > 0)
-    owner, sources, weights = owner[valid], sources[valid], weights[valid]
-    if owner.size == 0:
+    offsets = np.arange(owner.size) + np.repeat(
+        explain.indptr[items] - np.cumsum(counts) + counts, counts
+    )
+    sources = explain.indices[offsets]
+    hit = np.flatnonzero(owned[owner // width, sources])
+    if hit.size == 0:
         return anchors
-    order = np.lexsort((-weights, owner))
-    owner, sources = owner[order], sources[order]
-    first = np.ones(owner.size, dtype=bool)
-    first[1:] = owner[1:] != owner[:-1]
-    flat = anchors.ravel()
-    flat[owner[first]] = sources[first]
-    return flat.reshape(n_rows, width)
+    first = np.ones(hit.size, dtype=bool)
+    first[1:] = owner[hit[1:]] != owner[hit[:-1]]
+    anchors.ravel()[owner[hit[first]]] = sources[hit[first]]
+    return anchors
 
 
 # Keeping the model ------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .models import (
     RecommendationSettings,
     ReorderPrediction,
 )
-from .training import ReorderSchedule
+from .training import FloatArray, ReorderSchedule
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def train_shop(
     users = np.unique(users[users >= 0])
     say(2, 4, f"composing lists for {users.size:,} customers")
     schedule = production.schedule(fitted, history.interactions)
-    entries = production.compose(fitted, history.interactions, users, schedule)
+    lists = production.compose(fitted, history.interactions, users, schedule)
     model = RecommendationModel(
         shop_id=shop.id,
         algorithm=config.algorithm,
@@ -169,7 +169,7 @@ def train_shop(
     db.session.flush()
     say(3, 4, "writing")
     ids = history.customer_ids[users]
-    _write_lists(shop, model, ids, entries, history, now=now, replace_all=customers is None)
+    _write_lists(shop, model, ids, lists, history, now=now, replace_all=customers is None)
     _write_predictions(shop, history, schedule, users, replace_all=customers is None)
     db.session.execute(
         update(RecommendationModel)
@@ -204,18 +204,44 @@ def _popular_json(fitted: production.Production, history: ShopHistory) -> dict[s
     return out
 
 
-def _iso(days: float | None) -> str | None:
-    return None if days is None else from_days(days).date().isoformat()
+def _iso(days: float) -> str:
+    return from_days(days).date().isoformat()
 
 
-def _entry_json(entry: production.Entry, product_ids: NDArray[np.int64]) -> dict[str, Any]:
-    out: dict[str, Any] = {"p": int(product_ids[entry.item]), "k": entry.kind}
-    if entry.anchor is not None:
-        out["a"] = int(product_ids[entry.anchor])
-    if entry.last is not None:
-        out["l"] = _iso(entry.last)
-    if entry.due is not None:
-        out["d"] = _iso(entry.due)
+def _dates(days: FloatArray) -> list[list[str | None]]:
+    """ISO dates of the stored lists' day numbers (NaN: None), one conversion per distinct day."""
+    found = ~np.isnan(days)
+    distinct, where = np.unique(days[found], return_inverse=True)
+    out = np.full(days.shape, None, dtype=object)
+    out[found] = np.array([_iso(d) for d in distinct.tolist()], dtype=object)[where]
+    return out.tolist()
+
+
+def stored_items(lists: production.Lists, product_ids: NDArray[np.int64]) -> list[list[Any]]:
+    """Each list as CustomerRecommendation.items: {"p", "k"} and "a", "l", "d" when set."""
+    products = np.where(lists.items >= 0, product_ids[np.maximum(lists.items, 0)], -1).tolist()
+    anchors = np.where(lists.anchors >= 0, product_ids[np.maximum(lists.anchors, 0)], -1).tolist()
+    kinds, last, due = lists.kinds.tolist(), _dates(lists.last), _dates(lists.due)
+    names = production.KINDS
+    out = []
+    for row_products, row_kinds, row_anchors, row_last, row_due in zip(
+        products, kinds, anchors, last, due, strict=True
+    ):
+        items = []
+        for product, kind, anchor, bought, runs_out in zip(
+            row_products, row_kinds, row_anchors, row_last, row_due, strict=True
+        ):
+            if product < 0:
+                break
+            item: dict[str, Any] = {"p": product, "k": names[kind]}
+            if anchor >= 0:
+                item["a"] = anchor
+            if bought is not None:
+                item["l"] = bought
+            if runs_out is not None:
+                item["d"] = runs_out
+            items.append(item)
+        out.append(items)
     return out
 
 
@@ -223,7 +249,7 @@ def _write_lists(
     shop: Shop,
     model: RecommendationModel,
     customer_ids: NDArray[np.int64],
-    entries: list[list[production.Entry]],
+    lists: production.Lists,
     history: ShopHistory,
     *,
     now: datetime,
@@ -234,18 +260,22 @@ def _write_lists(
     if not replace_all:
         statement = statement.where(CustomerRecommendation.customer_id.in_(customer_ids.tolist()))
     db.session.execute(statement)
-    rows = [
-        {
-            "shop_id": shop.id,
-            "customer_id": int(customer_id),
-            "model_id": model.id,
-            "computed_at": now,
-            "items": [_entry_json(e, history.product_ids) for e in items],
-        }
-        for customer_id, items in zip(customer_ids.tolist(), entries, strict=True)
-    ]
-    for start in range(0, len(rows), WRITE_BATCH):
-        db.session.execute(insert(table), rows[start : start + WRITE_BATCH])
+    ids = customer_ids.tolist()
+    for start in range(0, len(ids), WRITE_BATCH):
+        part = slice(start, start + WRITE_BATCH)
+        rows = [
+            {
+                "shop_id": shop.id,
+                "customer_id": int(customer_id),
+                "model_id": model.id,
+                "computed_at": now,
+                "items": items,
+            }
+            for customer_id, items in zip(
+                ids[part], stored_items(lists.rows(part), history.product_ids), strict=True
+            )
+        ]
+        db.session.execute(insert(table), rows)
 
 
 def _write_predictions(
@@ -324,7 +354,7 @@ def refresh_customers(
     folded = production.fold_in(fitted, history.interactions)
     users = np.arange(history.customer_ids.size, dtype=np.int32)
     schedule = production.schedule(folded, history.interactions)
-    entries = production.compose(folded, history.interactions, users, schedule)
+    lists = production.compose(folded, history.interactions, users, schedule)
     gone = sorted(set(customer_ids) - set(history.customer_ids.tolist()))
     if gone:
         db.session.execute(
@@ -338,7 +368,7 @@ def refresh_customers(
                 ReorderPrediction.shop_id == shop.id, ReorderPrediction.customer_id.in_(gone)
             )
         )
-    _write_lists(shop, model, history.customer_ids, entries, history, now=now, replace_all=False)
+    _write_lists(shop, model, history.customer_ids, lists, history, now=now, replace_all=False)
     _write_predictions(shop, history, schedule, users, replace_all=False)
     db.session.flush()
     return model

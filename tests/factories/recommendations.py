@@ -1,14 +1,18 @@
 """Catalogue and history helpers for the recommendation tests: products that can be sold
-(one variant with a price), orders with lines, and hand-stored lists."""
+(one variant with a price), orders with lines, hand-stored lists, and composed lists read
+slot by slot."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from server.commerce.models import Customer, Order, Product
 from server.db import db
 from server.recommendations.models import CustomerRecommendation, RecommendationModel
+from server.recommendations.production import KINDS, Lists
 from server.shops.models import Shop
 from tests.factories.commerce import (
     OrderFactory,
@@ -88,3 +92,33 @@ def stored_model(shop: Shop, *, popular: dict[str, list[int]], at: datetime) -> 
     db.session.add(model)
     db.session.flush()
     return model
+
+
+class Entry(NamedTuple):
+    """One slot of a composed list (production.Lists), as the tests read it."""
+
+    item: int
+    kind: str  # reorder | discovery | popular
+    anchor: int | None = None  # discovery: the customer's product that led here
+    last: float | None = None  # reorder: last purchase, days since 1970
+    due: float | None = None  # reorder: predicted run-out, days since 1970
+
+
+def entries(lists: Lists, row: int) -> list[Entry]:
+    out = []
+    for slot in np.flatnonzero(lists.items[row] >= 0).tolist():
+        anchor, last, due = (
+            int(lists.anchors[row, slot]),
+            float(lists.last[row, slot]),
+            float(lists.due[row, slot]),
+        )
+        out.append(
+            Entry(
+                int(lists.items[row, slot]),
+                KINDS[lists.kinds[row, slot]],
+                None if anchor < 0 else anchor,
+                None if np.isnan(last) else last,
+                None if np.isnan(due) else due,
+            )
+        )
+    return out
