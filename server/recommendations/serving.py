@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, distinct, func, select
 
-from server.commerce.models import Customer, Order, OrderLine, Product
+from server.commerce.models import Customer, Order, OrderLine, Product, ProductVariant
 from server.db import db, utcnow
 from server.i18n import translate
 from server.membership.models import Member, Tier
@@ -75,54 +75,44 @@ def recommendations_for(
 ) -> list[Recommendation]:
     """The customer's recommendations, best first, at most `limit`, reasons in `lang`.
 
-    Reads only: the stored list (none yet: the cold start, best sellers of the customer's
-    tier), the products and what the customer owns. `customer` None (a LINE friend who has not
-    linked) gets the best sellers. Another shop's customer gets that shop's nothing: every
-    query is scoped by `shop`.
+    Reads only, in two indexed queries: the customer's facts (stored list, tier, the latest
+    model's best sellers, the shop's exclusions), then the current state of the products
+    those name (published, first available variant, owned by the customer). No stored list
+    yet: the cold start, best sellers of the customer's tier. `customer` None (a LINE friend
+    who has not linked) gets the best sellers. Another shop's customer gets that shop's
+    nothing: every query is scoped by `shop`.
     """
     now = now or utcnow()
     if limit <= 0:
         return []
-    stored: list[dict[str, Any]] = []
-    tier: Tier | None = None
-    if customer is not None and customer.shop_id == shop.id:
-        row = db.session.scalar(
-            select(CustomerRecommendation.items).where(
-                CustomerRecommendation.shop_id == shop.id,
-                CustomerRecommendation.customer_id == customer.id,
-            )
-        )
-        stored = list(row or [])
-        tier = _tier_of(shop, customer)
-    popular, by_tier = _popular_for(shop, tier, now=now)
+    mine = customer if customer is not None and customer.shop_id == shop.id else None
+    facts = _facts(shop, mine)
+    stored = list(facts.items or [])
+    popular, by_tier = _popular_for(shop, facts, now=now)
     entries = stored + [{"p": product_id, "k": "popular", "t": by_tier} for product_id in popular]
     wanted = {int(e["p"]) for e in entries} | {int(e["a"]) for e in stored if e.get("a")}
-    products = _products(shop, wanted)
-    excluded = set(_settings_value(shop, "excluded_product_ids") or [])
-    owned = _owned_non_consumables(shop, customer)
+    cards = _cards(shop, wanted, mine)
+    excluded = set(facts.excluded or [])
     out: list[Recommendation] = []
     seen: set[int] = set()
     for entry in entries:
         product_id = int(entry["p"])
-        product = products.get(product_id)
-        if product is None or product_id in seen or product_id in excluded:
+        card = cards.get(product_id)
+        if card is None or product_id in seen or product_id in excluded:
             continue
-        if product_id in owned or not product.published:
-            continue
-        variant = next((v for v in product.variants if v.available), None)
-        if variant is None:
-            continue  # sold out (or no variant to buy)
+        if card.owned or not card.published or card.price is None:
+            continue  # an owned non-consumable, unpublished, or sold out (no variant to buy)
         seen.add(product_id)
         kind: Kind = entry["k"] if entry["k"] in KINDS else "popular"
         out.append(
             Recommendation(
-                product_id=product.id,
-                title=product.title,
-                price=to_decimal(variant.price, shop.currency),
-                image_url=product.image_url,
-                product_url=product_url(shop, product),
+                product_id=product_id,
+                title=card.title,
+                price=to_decimal(card.price, shop.currency),
+                image_url=card.image_url,
+                product_url=_url(shop, card.handle),
                 kind=kind,
-                reason=_reason(entry, kind, products, tier, lang=lang, now=now),
+                reason=_reason(entry, kind, cards, facts.tier_name, lang=lang, now=now),
                 currency=shop.currency,
             )
         )
@@ -196,7 +186,11 @@ def _counted(shop: Shop) -> tuple[ColumnElement[bool], ...]:
 
 
 def product_url(shop: Shop, product: Product) -> str:
-    return f"https://{shop.domain}/products/{product.handle}"
+    return _url(shop, product.handle)
+
+
+def _url(shop: Shop, handle: str) -> str:
+    return f"https://{shop.domain}/products/{handle}"
 
 
 def to_decimal(minor: int, currency: str) -> Decimal:
@@ -222,35 +216,63 @@ def latest_model(shop: Shop) -> RecommendationModel | None:
     )
 
 
-def _settings_value(shop: Shop, column: str) -> Any:
-    return db.session.scalar(
-        select(getattr(RecommendationSettings, column)).where(
-            RecommendationSettings.shop_id == shop.id
-        )
-    )
+class _Facts(NamedTuple):
+    items: list[Any] | None  # the stored list
+    tier_id: int | None
+    tier_name: str | None
+    popular: dict[str, Any] | None  # the latest model's best sellers
+    excluded: list[Any] | None
 
 
-def _tier_of(shop: Shop, customer: Customer) -> Tier | None:
-    return db.session.scalar(
-        select(Tier)
+def _tier(column: Any) -> Any:
+    return (
+        select(column)
         .join(Member, Member.tier_id == Tier.id)
         .where(
-            Member.shop_id == shop.id, Member.customer_id == customer.id, Tier.shop_id == shop.id
+            Member.shop_id == bindparam("shop_id"),
+            Member.customer_id == bindparam("customer_id"),
+            Tier.shop_id == bindparam("shop_id"),
         )
-    )
-
-
-def _popular_for(shop: Shop, tier: Tier | None, *, now: datetime) -> tuple[list[int], bool]:
-    """Best sellers for the cold start and to fill: (product ids, whether they are the tier's)."""
-    popular = db.session.scalar(
-        select(RecommendationModel.popular)
-        .where(RecommendationModel.shop_id == shop.id)
-        .order_by(RecommendationModel.trained_at.desc(), RecommendationModel.id.desc())
         .limit(1)
+        .scalar_subquery()
     )
+
+
+# Built once: a lookup binds the shop and the customer (None matches no row) and runs it.
+_FACTS = select(
+    select(CustomerRecommendation.items)
+    .where(
+        CustomerRecommendation.shop_id == bindparam("shop_id"),
+        CustomerRecommendation.customer_id == bindparam("customer_id"),
+    )
+    .scalar_subquery(),
+    _tier(Tier.id),
+    _tier(Tier.name),
+    select(RecommendationModel.popular)
+    .where(RecommendationModel.shop_id == bindparam("shop_id"))
+    .order_by(RecommendationModel.trained_at.desc(), RecommendationModel.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+    select(RecommendationSettings.excluded_product_ids)
+    .where(RecommendationSettings.shop_id == bindparam("shop_id"))
+    .scalar_subquery(),
+)
+
+
+def _facts(shop: Shop, customer: Customer | None) -> _Facts:
+    """What the lookup needs besides the products, in one statement of scalar subqueries,
+    each an indexed read of one row."""
+    customer_id = customer.id if customer is not None else None
+    row = db.session.execute(_FACTS, {"shop_id": shop.id, "customer_id": customer_id}).one()
+    return _Facts(*row)
+
+
+def _popular_for(shop: Shop, facts: _Facts, *, now: datetime) -> tuple[list[int], bool]:
+    """Best sellers for the cold start and to fill: (product ids, whether they are the tier's)."""
+    popular = facts.popular
     if popular:
-        if tier is not None and str(tier.id) in popular:
-            return [int(i) for i in popular[str(tier.id)]], True
+        if facts.tier_id is not None and str(facts.tier_id) in popular:
+            return [int(i) for i in popular[str(facts.tier_id)]], True
         return [int(i) for i in popular.get("all", [])], False
     return best_sellers(shop, now=now), False
 
@@ -286,36 +308,68 @@ def best_sellers(shop: Shop, *, now: datetime, limit: int = 30) -> list[int]:
     return ids
 
 
-def _products(shop: Shop, ids: set[int]) -> dict[int, Product]:
+class _Card(NamedTuple):
+    """A product as the lookup reads it now (the filters run on these, at request time)."""
+
+    title: str
+    handle: str
+    image_url: str | None
+    published: bool
+    price: int | None  # of the first available variant; None: sold out
+    owned: bool  # a non-consumable the customer already bought
+
+
+_CARDS = select(
+    Product.id,
+    Product.title,
+    Product.handle,
+    Product.image_url,
+    and_(Product.status == "active", Product.deleted_at.is_(None)),
+    select(ProductVariant.price)
+    # By product only: the product is the shop's, and SQLite would rather walk the (shop,
+    # shopify id) index, every variant of the shop for each product.
+    .where(ProductVariant.product_id == Product.id, ProductVariant.available.is_(True))
+    .order_by(ProductVariant.position, ProductVariant.id)
+    .limit(1)
+    .correlate(Product)
+    .scalar_subquery(),
+    and_(
+        Product.consumable.is_(False),
+        Product.id.in_(
+            select(OrderLine.product_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.shop_id == bindparam("shop_id"),
+                Order.customer_id == bindparam("customer_id"),
+                Order.cancelled_at.is_(None),
+                OrderLine.product_id.is_not(None),
+            )
+        ),
+    ),
+).where(Product.shop_id == bindparam("shop_id"), Product.id.in_(bindparam("ids", expanding=True)))
+
+
+def _cards(shop: Shop, ids: set[int], customer: Customer | None) -> dict[int, _Card]:
+    """The products `ids` of the shop as they are now, one query by primary key, with the
+    first available variant's price and whether the customer owns it (non-consumables,
+    uncancelled orders) as subqueries on indexed columns."""
     if not ids:
         return {}
-    return {p.id: p for p in db.session.scalars(Product.for_shop(shop).where(Product.id.in_(ids)))}
-
-
-def _owned_non_consumables(shop: Shop, customer: Customer | None) -> set[int]:
-    if customer is None or customer.shop_id != shop.id:
-        return set()
-    rows = db.session.scalars(
-        select(OrderLine.product_id)
-        .distinct()
-        .join(Order, Order.id == OrderLine.order_id)
-        .join(Product, Product.id == OrderLine.product_id)
-        .where(
-            Order.shop_id == shop.id,
-            Order.customer_id == customer.id,
-            Order.cancelled_at.is_(None),
-            Product.shop_id == shop.id,
-            Product.consumable.is_(False),
-        )
+    customer_id = customer.id if customer is not None else None
+    rows = db.session.execute(
+        _CARDS, {"shop_id": shop.id, "customer_id": customer_id, "ids": sorted(ids)}
     )
-    return {int(i) for i in rows if i is not None}
+    return {
+        product_id: _Card(title, handle, image, bool(published), price, bool(owned))
+        for product_id, title, handle, image, published, price, owned in rows
+    }
 
 
 def _reason(
     entry: dict[str, Any],
     kind: Kind,
-    products: dict[int, Product],
-    tier: Tier | None,
+    cards: dict[int, _Card],
+    tier_name: str | None,
     *,
     lang: str,
     now: datetime,
@@ -328,14 +382,14 @@ def _reason(
             return translate("recommendations.reason.reorder_due", locale=lang, days=days)
         return translate("recommendations.reason.reorder_again", locale=lang)
     if kind == "discovery":
-        anchor = products.get(int(entry["a"])) if entry.get("a") is not None else None
+        anchor = cards.get(int(entry["a"])) if entry.get("a") is not None else None
         if anchor is not None:
             return translate(
                 "recommendations.reason.discovery", locale=lang, product=_short(anchor.title)
             )
         return translate("recommendations.reason.discovery_plain", locale=lang)
-    if entry.get("t") and tier is not None:
-        return translate("recommendations.reason.popular_tier", locale=lang, tier=tier.name)
+    if entry.get("t") and tier_name is not None:
+        return translate("recommendations.reason.popular_tier", locale=lang, tier=tier_name)
     return translate("recommendations.reason.popular", locale=lang)
 
 
