@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import event
+
 from server.db import db
 from server.recommendations import serving
 from server.recommendations.models import RecommendationSettings
@@ -173,3 +175,35 @@ def test_limit_is_respected(shop: Shop) -> None:
 
     assert len(serving.recommendations_for(shop, None, limit=10, now=NOW)) == 10
     assert serving.recommendations_for(shop, None, limit=0, now=NOW) == []
+
+
+def test_a_lookup_is_two_queries_however_long_the_list(shop: Shop) -> None:
+    gold = TierFactory(shop=shop, name="GOLD")
+    member = MemberFactory(customer=CustomerFactory(shop=shop), tier_id=gold.id)
+    products = [sellable(shop, f"商品 {n}") for n in range(25)]
+    shaker = sellable(shop, "シェイカー", consumable=False)
+    bought(member.customer, [products[0], shaker], at=NOW - timedelta(days=20))
+    stored_model(shop, popular={"all": [p.id for p in products], str(gold.id): [shaker.id]}, at=NOW)
+    stored_list(
+        shop,
+        member.customer,
+        [{"p": shaker.id, "k": "reorder", "s": 1.0, "l": "2026-10-31"}]
+        + [{"p": p.id, "k": "discovery", "s": 0.5, "a": products[0].id} for p in products[1:]],
+        at=NOW,
+    )
+    customer = member.customer
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        recs = serving.recommendations_for(shop, customer, limit=10, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert len(statements) == 2, statements
+    assert [r.product_id for r in recs] == [p.id for p in products[1:11]]  # the shaker is owned
+    assert recs[0].reason == "商品 0をご購入の方に人気"
