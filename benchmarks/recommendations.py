@@ -12,8 +12,8 @@ Training is production's own path on arrays (production.fit, the reorder schedul
 customer's stored list: what services.train_shop runs between loading and writing). Each shop
 runs in a forked child, so its peak RSS is its own (data generation included). The lookup is
 serving.recommendations_for, the LIFF API's read path, on a SQLite file holding the shop's
-products and every customer's stored list (no order history: the "owned non-consumables" query
-then reads nothing).
+products and every customer's stored list as train_shop writes it (services.stored_items:
+kinds, anchors, dates); no order history, so the owned-non-consumables subquery reads nothing.
 """
 
 from __future__ import annotations
