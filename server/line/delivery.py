@@ -236,8 +236,9 @@ def cancel_pending(shop: Shop, line_user: LineUser, *, reason: str) -> int:
 
 
 def release_held(shop: Shop, *, now: datetime, reason: str | None = None) -> int:
-    """Put held deliveries back in line (the quota grew, or the channel was fixed); only
-    those held for `reason` ("quota" or "channel") when given. Queues their sending."""
+    """Put held deliveries back in line (the quota grew, the channel was fixed, the shop
+    reinstalled); only those held for `reason` ("quota", "channel" or "uninstalled") when
+    given. Queues their sending."""
     where = [Delivery.shop_id == shop.id, Delivery.status == DeliveryStatus.HELD]
     if reason is not None:
         where.append(Delivery.deferred_reason == reason)
@@ -589,6 +590,12 @@ def _plan_shop(
 ) -> _Plan | None:
     """The requests for one shop's claimed rows; rows that go nowhere now (deferred, held,
     cancelled, recorded to the outbox) get their new state in `changes` instead."""
+    if not shop.installed:
+        # Uninstalled (app/uninstalled, or a token Shopify no longer accepts): nothing leaves
+        # for the shop; a reinstall puts these back in line (shopify.install).
+        for r in rows:
+            changes[r.id] = _held("held: the shop has uninstalled Kizuna", reason="uninstalled")
+        return None
     channel = find_channel(shop)
     fresh = [r for r in rows if r.api is None]
     retries = [r for r in rows if r.api is not None]

@@ -18,6 +18,7 @@ from flask import current_app
 
 from server.db import db
 from server.jobs import enqueue_after_commit
+from server.line import delivery
 from server.shops.models import Shop
 from server.shops.services import find_shop, install_shop
 
@@ -70,6 +71,9 @@ def finish_install(domain: str, grant: tokens.TokenGrant, *, now: datetime) -> S
         log.info("shop %s installed Kizuna", shop.id)
         from .tasks import after_install
 
+        # What was held while the shop was uninstalled goes out again (within the 48 hours
+        # before shop/redact, the messages are still the shop's to send).
+        delivery.release_held(shop, now=now, reason="uninstalled")
         enqueue_after_commit(after_install, shop.id)
     return shop
 

@@ -7,14 +7,19 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from server.db import db
+from server.db import db, utcnow
 from server.line import delivery
 from server.line.messages import InvalidMessages
 from server.line.models import Delivery, DeliveryStatus, LineChannel, LineUser
+from server.shopify import install
+from server.shopify.tokens import TokenGrant
 from server.shops.models import Shop
+from server.shops.services import mark_uninstalled
 from tests.factories.line import LineChannelFactory, LineUserFactory
 from tests.fakes.line_api import LineStandIn
+from tests.fakes.shopify_api import ShopifyStandIn
 from tests.line.conftest import NOON_JST, Clock
+from tests.shopify.conftest import shop_details  # noqa: F401 - a fixture
 
 HELLO = [{"type": "text", "text": "ご注文ありがとうございます 🎉"}]
 
@@ -540,3 +545,29 @@ def test_another_shops_friend_cannot_be_messaged(shop: Shop, app: Flask) -> None
     stranger = LineUserFactory()
     with pytest.raises(delivery.NotFound):
         delivery.deliver(shop, stranger, HELLO, kind="transactional", now=NOON_JST)
+
+
+def test_nothing_goes_out_for_an_uninstalled_shop_until_it_reinstalls(
+    shop: Shop,
+    channel: LineChannel,
+    friend: LineUser,
+    line_api: LineStandIn,
+    shop_details: ShopifyStandIn,  # noqa: F811 - what the reinstall asks Shopify
+) -> None:
+    shop_details.serve_collections({})
+    mark_uninstalled(shop, now=NOON_JST)  # app/uninstalled, or a refresh Shopify refused
+
+    row = send(shop, friend, kind="transactional")
+    delivery.send_due(now=NOON_JST + timedelta(hours=1))
+
+    assert (row.status, row.deferred_reason) == (DeliveryStatus.HELD, "uninstalled")
+    assert row.error == "held: the shop has uninstalled Kizuna"
+    assert line_api.pushes() == []
+
+    grant = TokenGrant.from_response(shop_details.connect(shop), now=utcnow())
+    install.finish_install(shop.domain, grant, now=NOON_JST + timedelta(hours=2))
+    db.session.commit()
+    delivery.send_due(now=NOON_JST + timedelta(hours=2))
+
+    assert reload(row).status == DeliveryStatus.SENT
+    assert line_api.delivered(friend.line_user_id) == [("push", HELLO)]
