@@ -214,6 +214,8 @@ def _refresh(shop_id: int, *, now: datetime, stale: str | None) -> _Snapshot:
                 raise ShopNotConnected(
                     f"{shop.domain}: the refresh token has expired; the merchant must open the app"
                 )
+            # An expired lease: its holder crashed, or its request is still in flight.
+            took_over = shop.token_lease_until is not None
             clock = utcnow()
             taken = session.execute(
                 update(Shop)
@@ -226,14 +228,16 @@ def _refresh(shop_id: int, *, now: datetime, stale: str | None) -> _Snapshot:
             ).rowcount  # type: ignore[attr-defined]
             session.commit()
             if taken == 1:
-                return _refresh_holding_lease(session, shop_id, stale=stale, now=now)
+                return _refresh_holding_lease(
+                    session, shop_id, stale=stale, now=now, took_over=took_over
+                )
         if time.monotonic() > deadline:
             raise ShopifyUnavailable("another process is still refreshing the token; try again")
         time.sleep(WAIT_STEP)
 
 
 def _refresh_holding_lease(
-    session: Session, shop_id: int, *, stale: str | None, now: datetime
+    session: Session, shop_id: int, *, stale: str | None, now: datetime, took_over: bool
 ) -> _Snapshot:
     shop = _read(session, shop_id)
     assert shop is not None  # noqa: S101 - we hold its lease
@@ -265,7 +269,11 @@ def _refresh_holding_lease(
     code = result.log.code
     shop = _read(session, shop_id)
     assert shop is not None  # noqa: S101
-    if shop.refresh_token != spent:  # our lease ran out and someone else refreshed meanwhile
+    if code in DEAD_REFRESH and took_over and shop.refresh_token == spent:
+        # The holder whose lease we took may have spent the token just before us and not have
+        # stored its answer yet: refused now does not mean dead until it had time to.
+        shop = _wait_for_new_refresh_token(session, shop_id, spent)
+    if shop.refresh_token != spent:  # another process refreshed meanwhile
         return _Snapshot.of(shop)
     if code in DEAD_REFRESH:
         log.warning("shop %s: token refresh refused (%s); marked disconnected", shop_id, code)
@@ -274,6 +282,16 @@ def _refresh_holding_lease(
     shop.token_lease_until = None
     session.commit()
     raise ShopifyUnavailable(f"token refresh failed ({code}); try again later")
+
+
+def _wait_for_new_refresh_token(session: Session, shop_id: int, spent: str | None) -> Shop:
+    deadline = time.monotonic() + WAIT_FOR_OTHER_REFRESH
+    while True:
+        shop = _read(session, shop_id)
+        assert shop is not None  # noqa: S101 - we hold its lease
+        if shop.refresh_token != spent or time.monotonic() > deadline:
+            return shop
+        time.sleep(WAIT_STEP)
 
 
 def _read(session: Session, shop_id: int) -> Shop | None:

@@ -165,6 +165,9 @@ class ShopifyStandIn:
         self.graphql_failures: list[tuple[int, dict[str, str]]] = []
         self.token_failures: list[int] = []
         self.token_delay = 0.0  # seconds the token endpoint takes (to widen races in tests)
+        # Seconds each next token answer spends in transit after Shopify acted on the request
+        # (a refresh token rotated, its answer slow to arrive).
+        self.token_answer_delays: list[float] = []
         self.sleeps: list[float] = []  # waits the GraphQL client asked for (not spent)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -408,7 +411,9 @@ class ShopifyStandIn:
                 record.status = self.token_failures.pop(0)
                 return Response("", status=record.status)
             status, answer = self._grant(shop, grant_type, params)
+            in_transit = self.token_answer_delays.pop(0) if self.token_answer_delays else 0.0
         record.status = status
+        time.sleep(in_transit)
         return Response(json.dumps(answer), status=status, content_type="application/json")
 
     def _grant(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -90,6 +91,63 @@ def test_concurrent_refreshes_spend_the_single_use_refresh_token_once(
         assert row.access_token == results[0]
         assert row.token_lease_until is None
         assert stand_in._token_valid("race.myshopify.com", row.access_token)
+
+
+def test_a_refresh_whose_lease_was_taken_over_mid_flight_does_not_log_the_shop_out(
+    committed_app: tuple[Flask, ShopifyStandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refreshes; Shopify rotates the token but A's answer is slow, A's lease runs out, B
+    takes it over and spends the same refresh token: refused. That refusal must not mark the
+    shop disconnected while A is about to store the new pair."""
+    app, stand_in = committed_app
+    with app.app_context():
+        shop = Shop(domain="slow.myshopify.com", installed_at=utcnow(), settings={})
+        db.session.add(shop)
+        stand_in.connect(shop)
+        shop.access_token_expires_at = utcnow() + timedelta(minutes=2)  # due for a refresh
+        db.session.commit()
+        shop_id = shop.id
+    stand_in.strict_tokens = True
+    stand_in.refresh_retry_window = 0  # no grace: the second use is refused at once
+    stand_in.token_answer_delays = [2.0]  # A's answer arrives two seconds after the rotation
+    monkeypatch.setattr(tokens, "LEASE", timedelta(seconds=0.2))
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def refresh(name: str, wait_for_a: bool) -> None:
+        if wait_for_a:  # until Shopify has rotated A's token and A's lease has run out
+            while not stand_in.token_requests:
+                time.sleep(0.01)
+            time.sleep(0.3)
+        with app.app_context():
+            try:
+                row = db.session.get(Shop, shop_id)
+                assert row is not None
+                results[name] = tokens.access_token_for(row)
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=refresh, args=("A", False)),
+        threading.Thread(target=refresh, args=("B", True)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    refreshes = [r for r in stand_in.token_requests if r.grant_type == "refresh_token"]
+    assert [r.status for r in refreshes] == [200, 400]  # B's use of the spent token: refused
+    assert results["A"] == results["B"]
+    with app.app_context():
+        row = db.session.get(Shop, shop_id)
+        assert row is not None
+        assert row.installed
+        assert row.access_token == results["A"]
+        assert stand_in._token_valid("slow.myshopify.com", row.access_token)
 
 
 def test_a_refused_refresh_disconnects_the_shop(shopify_api: ShopifyStandIn, app_ctx: None) -> None:
