@@ -28,6 +28,10 @@ Modules:
   the click and redirects only to the shop's own domains (`track_messages` does it for every
   link to the shop in a recipient's LINE messages: step messages, personalised broadcasts);
   views.py serves it;
+- broadcasts.py: composing a broadcast (validation, drafts, scheduling, cancelling, the preview);
+  broadcast_audience.py: who it reaches and what that costs against the LINE quota;
+  broadcast_sending.py: claiming and sending it in batches through the delivery pipeline;
+  broadcast_results.py: deliveries, clicks, attributed orders and the lift against the holdout;
 - attribution.py: the orders a send brought in (after a click within the window, or with a
   coupon it issued), and per-subject outcomes for treatment/holdout comparisons, in SQL.
 

@@ -14,7 +14,7 @@ from server.db import db, utcnow
 from server.jobs import periodic, task
 from server.shops.models import Shop
 
-from . import broadcasts, scheduling, triggers
+from . import broadcast_sending, scheduling, triggers
 from .models import Trigger
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,13 @@ def _enter_by_finder(trigger: Trigger, find: Callable[..., int], who: str) -> No
 @task()
 def send_broadcast(broadcast_id: int) -> None:
     """A broadcast scheduled for now: claimed, its recipients fixed, handed to the pipeline."""
-    broadcasts.send(broadcast_id, now=utcnow())
+    broadcast_sending.send(broadcast_id, now=utcnow())
 
 
 @periodic(minute="*")
 def send_due_broadcasts() -> None:
     """Broadcasts whose time has come, and any whose sender died mid-way (resumed where it
     stopped: recipients with a delivery are never sent to again)."""
-    finished = broadcasts.send_due(now=utcnow())
+    finished = broadcast_sending.send_due(now=utcnow())
     if finished:
         log.info("broadcast sender finished %d broadcasts", finished)

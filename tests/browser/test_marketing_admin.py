@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, text
 
-from server.campaigns import broadcasts
+from server.campaigns import broadcast_results, broadcasts
 from server.campaigns.models import BroadcastRecipient
 from server.commerce.models import Order
 from server.db import db
@@ -230,7 +230,7 @@ def test_the_merchant_composes_previews_sends_and_reads_the_results(
         shop = demo_shop(live_server)
         sent = broadcasts.list_broadcasts(shop)[0]
         assert sent.name == f"新作のご案内 ({lang})"
-        counts = broadcasts.delivery_counts(shop, sent)
+        counts = broadcast_results.delivery_counts(shop, sent)
         assert sent.recipients_count is not None
         assert sent.recipients_count + (sent.holdout_count or 0) == reach
     # Quiet hours or the frequency cap may hold some back for later; none are lost.

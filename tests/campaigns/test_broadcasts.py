@@ -12,7 +12,14 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, insert, select
 
-from server.campaigns import broadcasts, holdout, lift
+from server.campaigns import (
+    broadcast_audience,
+    broadcast_results,
+    broadcast_sending,
+    broadcasts,
+    holdout,
+    lift,
+)
 from server.campaigns.models import (
     Broadcast,
     BroadcastRecipient,
@@ -140,9 +147,11 @@ def fixture_shop(store: Shop) -> dict[str, Any]:
 
 def test_recipient_counts_equal_the_hand_count(store: Shop, fixture_shop: dict[str, Any]) -> None:
     segment = fixture_shop["segment"]
-    repeaters = broadcasts.estimate(store, segment_id=segment.id, holdout_percent=0, now=NOON_JST)
+    repeaters = broadcast_audience.estimate(
+        store, segment_id=segment.id, holdout_percent=0, now=NOON_JST
+    )
     assert (repeaters["members"], repeaters["reachable"], repeaters["recipients"]) == (4, 2, 2)
-    everyone = broadcasts.estimate(store, segment_id=None, holdout_percent=0, now=NOON_JST)
+    everyone = broadcast_audience.estimate(store, segment_id=None, holdout_percent=0, now=NOON_JST)
     # 6 customers + 2 unlinked friends; reachable: c1, c3, c5 and the following unlinked friend
     assert (everyone["members"], everyone["reachable"], everyone["recipients"]) == (8, 4, 4)
     assert everyone["cost"] == 4
@@ -164,7 +173,7 @@ def test_the_estimate_counts_the_cost_against_the_remaining_quota(
 ) -> None:
     many_friends(store, 30)
     line_api.quota_limit, line_api.usage = 1000, 980
-    figures = broadcasts.estimate(store, segment_id=None, holdout_percent=10, now=NOON_JST)
+    figures = broadcast_audience.estimate(store, segment_id=None, holdout_percent=10, now=NOON_JST)
     assert figures["delivery_mode"] == "api"
     assert figures["reachable"] == 30
     assert figures["holdout"] == 3
@@ -173,7 +182,7 @@ def test_the_estimate_counts_the_cost_against_the_remaining_quota(
     assert figures["over_quota"] is True
 
     broadcast = make(store, holdout_percent=10)
-    exact = broadcasts.estimate(store, broadcast, now=NOON_JST)
+    exact = broadcast_audience.estimate(store, broadcast, now=NOON_JST)
     ids = db.session.scalars(select(LineUser.id).where(LineUser.shop_id == store.id)).all()
     held = sum(holdout.in_holdout(broadcast.holdout_salt, i, 10) for i in ids)
     assert exact["holdout"] == held
@@ -187,7 +196,7 @@ def test_the_estimate_counts_the_cost_against_the_remaining_quota(
     db.session.commit()
     done = reload(broadcast)
     assert done.status == BroadcastStatus.SENT
-    counts = broadcasts.delivery_counts(store, done)
+    counts = broadcast_results.delivery_counts(store, done)
     assert counts["delivered"] + counts["held"] == done.recipients_count
     assert counts["held"] > 0
     assert len(line_api.delivered()) == counts["delivered"] <= 20
@@ -208,7 +217,7 @@ def test_a_time_in_the_shops_zone_is_sent_exactly_then(
     assert broadcast.scheduled_at == datetime(2026, 4, 8, 1, 30, tzinfo=UTC)  # 10:30 JST
 
     clock.now = datetime(2026, 4, 8, 1, 29, 59, tzinfo=UTC)
-    assert broadcasts.send_due(now=clock.now) == 0
+    assert broadcast_sending.send_due(now=clock.now) == 0
     assert line_api.delivered() == []
 
     clock.now = datetime(2026, 4, 8, 1, 30, tzinfo=UTC)
@@ -247,11 +256,13 @@ def test_quiet_hours_defer_a_broadcast_scheduled_at_night(
     friend = friend_of(store)
     broadcast = make(store)
     night = datetime(2026, 4, 6, 13, 0, tzinfo=UTC)  # 22:00 JST
-    assert broadcasts.quiet_hours_note(store, night) == datetime(2026, 4, 7, 0, 0, tzinfo=UTC)
+    assert broadcast_audience.quiet_hours_note(store, night) == datetime(
+        2026, 4, 7, 0, 0, tzinfo=UTC
+    )
     broadcasts.schedule(store, broadcast, send_at="2026-04-06T22:00", now=NOON_JST)
     db.session.commit()
     clock.now = night
-    broadcasts.send_due(now=night)
+    broadcast_sending.send_due(now=night)
     assert reload(broadcast).status == BroadcastStatus.SENT  # handed over
     assert line_api.delivered() == []  # ...and the pipeline waits for 09:00
     from server.line.tasks import send_due_deliveries
@@ -270,8 +281,8 @@ def test_a_cancelled_broadcast_never_goes_out(
     broadcasts.cancel(store, broadcast, now=NOON_JST)
     db.session.commit()
     later = datetime(2026, 4, 6, 7, 0, tzinfo=UTC)
-    assert broadcasts.send_due(now=later) == 0
-    assert broadcasts.send(broadcast.id, now=later) is False
+    assert broadcast_sending.send_due(now=later) == 0
+    assert broadcast_sending.send(broadcast.id, now=later) is False
     assert reload(broadcast).status == BroadcastStatus.CANCELLED
     assert recipients(broadcast) == []
     assert line_api.pushes() == line_api.multicasts() == []
@@ -300,7 +311,7 @@ def test_the_holdout_is_stable_and_receives_nothing(
     broadcast = make(store, holdout_percent=25)
     expected = {i for i in ids if holdout.in_holdout(broadcast.holdout_salt, i, 25)}
     assert 25 < len(expected) < 75
-    before = broadcasts.estimate(store, broadcast, now=NOON_JST)
+    before = broadcast_audience.estimate(store, broadcast, now=NOON_JST)
     assert before["holdout"] == len(expected)
 
     broadcasts.schedule(store, broadcast, now=NOON_JST)
@@ -329,7 +340,7 @@ def test_identical_content_goes_out_as_multicast_in_batches_of_500(
     clock: Clock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(broadcasts, "BATCH", 1000)  # two of our transactions: 1000 + 203
+    monkeypatch.setattr(broadcast_sending, "BATCH", 1000)  # two of our transactions: 1000 + 203
     many_friends(store, 1203)
     broadcast = make(store)
     broadcasts.schedule(store, broadcast, now=NOON_JST)
@@ -344,7 +355,7 @@ def test_identical_content_goes_out_as_multicast_in_batches_of_500(
     assert set(per_user.values()) == {1}
     assert all(call.json["messages"] == [SALE] for call in line_api.multicasts())
     assert len(line_api.delivered()) == 1203
-    counts = broadcasts.delivery_counts(store, reload(broadcast))
+    counts = broadcast_results.delivery_counts(store, reload(broadcast))
     assert counts["delivered"] == 1203
     assert counts["failed"] == counts["pending"] == 0
 
@@ -398,13 +409,13 @@ def test_a_worker_that_dies_mid_way_is_resumed_without_sending_twice(
     clock: Clock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(broadcasts, "BATCH", 500)
+    monkeypatch.setattr(broadcast_sending, "BATCH", 500)
     many_friends(store, 1250)
     broadcast = make(store)
     broadcasts.schedule(store, broadcast, send_at="2026-04-06T13:00", now=NOON_JST)
     db.session.commit()
 
-    real = broadcasts._deliver
+    real = broadcast_sending._deliver
     calls = {"n": 0}
 
     def crash_on_second_batch(*args: Any, **kwargs: Any) -> None:
@@ -413,20 +424,20 @@ def test_a_worker_that_dies_mid_way_is_resumed_without_sending_twice(
             raise RuntimeError("worker killed")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(broadcasts, "_deliver", crash_on_second_batch)
+    monkeypatch.setattr(broadcast_sending, "_deliver", crash_on_second_batch)
     due = datetime(2026, 4, 6, 4, 0, tzinfo=UTC)
     clock.now = due
     with pytest.raises(RuntimeError):
-        broadcasts.send(broadcast.id, now=due)
+        broadcast_sending.send(broadcast.id, now=due)
     db.session.rollback()  # what the task wrapper does
     assert reload(broadcast).status == BroadcastStatus.SENDING
     assert len(line_api.delivered()) == 500  # the first batch was committed and sent
 
     # Within the lease nobody takes over; after it, the periodic sender resumes.
-    monkeypatch.setattr(broadcasts, "_deliver", real)
-    assert broadcasts.send_due(now=due + timedelta(minutes=5)) == 0
+    monkeypatch.setattr(broadcast_sending, "_deliver", real)
+    assert broadcast_sending.send_due(now=due + timedelta(minutes=5)) == 0
     clock.now = due + timedelta(minutes=11)
-    assert broadcasts.send_due(now=clock.now) == 1
+    assert broadcast_sending.send_due(now=clock.now) == 1
     assert reload(broadcast).status == BroadcastStatus.SENT
     delivered = Counter(to for _, to, _ in line_api._delivered)
     assert len(delivered) == 1250
@@ -441,7 +452,7 @@ def test_personalised_messages_are_pushed_one_by_one_with_their_own_links(
     bob = friend_of(store, display_name="ボブ")
     message = {"type": "text", "text": "{name}さん、新作です https://hanamaru.jp/products/tea"}
     broadcast = make(store, message=message)
-    assert broadcasts.is_personalised(store, broadcast, now=NOON_JST)
+    assert broadcast_sending.is_personalised(store, broadcast, now=NOON_JST)
     broadcasts.schedule(store, broadcast, now=NOON_JST)
     db.session.commit()
 
@@ -474,7 +485,7 @@ def test_shared_tracking_keeps_the_content_identical(
         "button_url": "https://hanamaru.myshopify.com/collections/sale",
     }
     broadcast = make(store, message=message, link_tracking="shared")
-    assert not broadcasts.is_personalised(store, broadcast, now=NOON_JST)
+    assert not broadcast_sending.is_personalised(store, broadcast, now=NOON_JST)
     broadcasts.schedule(store, broadcast, now=NOON_JST)
     db.session.commit()
     [call] = line_api.multicasts()
@@ -569,7 +580,7 @@ def test_results_count_deliveries_clicks_orders_and_lift(
     order(held[0], start + timedelta(days=2), 5000)
     db.session.commit()
 
-    result = broadcasts.results(store, reload(broadcast), now=start + timedelta(days=10))
+    result = broadcast_results.results(store, reload(broadcast), now=start + timedelta(days=10))
 
     assert result["recipients"] == len(treated)
     assert result["holdout"] == len(held)

@@ -13,7 +13,13 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from server.campaigns import broadcasts, messages
+from server.campaigns import (
+    broadcast_audience,
+    broadcast_results,
+    broadcast_sending,
+    broadcasts,
+    messages,
+)
 from server.campaigns.models import Broadcast, LinkTracking
 from server.coupons.models import CouponOffer
 from server.db import commit, db, utcnow
@@ -45,9 +51,9 @@ def _local(moment: datetime | None) -> str | None:
 
 
 def _out(broadcast: Broadcast, *, names: dict[int, str] | None = None) -> dict[str, Any]:
-    names = names if names is not None else broadcasts.segment_names(g.shop)
+    names = names if names is not None else broadcast_results.segment_names(g.shop)
     quiet_until = (
-        broadcasts.quiet_hours_note(g.shop, broadcast.scheduled_at)
+        broadcast_audience.quiet_hours_note(g.shop, broadcast.scheduled_at)
         if broadcast.scheduled_at and broadcast.status == "scheduled"
         else None
     )
@@ -79,8 +85,8 @@ def _out(broadcast: Broadcast, *, names: dict[int, str] | None = None) -> dict[s
 @bp.get("")
 def list_broadcasts() -> dict[str, Any]:
     found = broadcasts.list_broadcasts(g.shop)
-    names = broadcasts.segment_names(g.shop)
-    summary = broadcasts.summaries(g.shop, [b.id for b in found])
+    names = broadcast_results.segment_names(g.shop)
+    summary = broadcast_results.summaries(g.shop, [b.id for b in found])
     return {"broadcasts": [{**_out(b, names=names), **summary[b.id]} for b in found]}
 
 
@@ -158,7 +164,7 @@ def estimate_unsaved() -> dict[str, Any]:
     if fields:
         first = next(iter(fields.items()))
         raise broadcasts.InvalidBroadcast(f"{first[0]}: {first[1]}", fields=fields)
-    figures = broadcasts.estimate(
+    figures = broadcast_audience.estimate(
         g.shop, segment_id=segment_id, holdout_percent=percent, now=utcnow()
     )
     commit()  # the quota figures just read from LINE
@@ -169,7 +175,7 @@ def estimate_unsaved() -> dict[str, Any]:
 def show(broadcast_id: int) -> dict[str, Any]:
     broadcast = broadcasts.get_broadcast(g.shop, broadcast_id)
     out = _out(broadcast)
-    out["personalised"] = broadcasts.is_personalised(g.shop, broadcast, now=utcnow())
+    out["personalised"] = broadcast_sending.is_personalised(g.shop, broadcast, now=utcnow())
     return out
 
 
@@ -192,7 +198,7 @@ def delete(broadcast_id: int) -> tuple[str, int]:
 @bp.get("/<int:broadcast_id>/estimate")
 def estimate(broadcast_id: int) -> dict[str, Any]:
     broadcast = broadcasts.get_broadcast(g.shop, broadcast_id)
-    figures = broadcasts.estimate(g.shop, broadcast, now=utcnow())
+    figures = broadcast_audience.estimate(g.shop, broadcast, now=utcnow())
     commit()
     return figures
 
@@ -227,4 +233,4 @@ def cancel(broadcast_id: int) -> dict[str, Any]:
 @bp.get("/<int:broadcast_id>/results")
 def results(broadcast_id: int) -> dict[str, Any]:
     broadcast = broadcasts.get_broadcast(g.shop, broadcast_id)
-    return broadcasts.results(g.shop, broadcast, now=utcnow())
+    return broadcast_results.results(g.shop, broadcast, now=utcnow())
