@@ -44,18 +44,25 @@ def committed_app(
         db.engine.dispose()
 
 
+def shop_due_for_refresh(app: Flask, stand_in: ShopifyStandIn, domain: str) -> int:
+    """An installed shop whose access token (issued by the stand-in, which now accepts only its
+    own tokens) expires in two minutes: the next request refreshes it."""
+    with app.app_context():
+        shop = Shop(domain=domain, installed_at=utcnow(), settings={})
+        db.session.add(shop)
+        stand_in.connect(shop)
+        shop.access_token_expires_at = utcnow() + timedelta(minutes=2)
+        db.session.commit()
+        shop_id = shop.id
+    stand_in.strict_tokens = True
+    return shop_id
+
+
 def test_concurrent_refreshes_spend_the_single_use_refresh_token_once(
     committed_app: tuple[Flask, ShopifyStandIn],
 ) -> None:
     app, stand_in = committed_app
-    with app.app_context():
-        shop = Shop(domain="race.myshopify.com", installed_at=utcnow(), settings={})
-        db.session.add(shop)
-        stand_in.connect(shop)
-        shop.access_token_expires_at = utcnow() + timedelta(minutes=2)  # due for a refresh
-        db.session.commit()
-        shop_id = shop.id
-    stand_in.strict_tokens = True
+    shop_id = shop_due_for_refresh(app, stand_in, "race.myshopify.com")
     stand_in.refresh_retry_window = 0  # no grace: a second use of the refresh token fails
     stand_in.token_delay = 0.3  # a slow refresh, so the others arrive while it runs
     start = threading.Barrier(4)
@@ -100,14 +107,7 @@ def test_a_refresh_whose_lease_was_taken_over_mid_flight_does_not_log_the_shop_o
     takes it over and spends the same refresh token: refused. That refusal must not mark the
     shop disconnected while A is about to store the new pair."""
     app, stand_in = committed_app
-    with app.app_context():
-        shop = Shop(domain="slow.myshopify.com", installed_at=utcnow(), settings={})
-        db.session.add(shop)
-        stand_in.connect(shop)
-        shop.access_token_expires_at = utcnow() + timedelta(minutes=2)  # due for a refresh
-        db.session.commit()
-        shop_id = shop.id
-    stand_in.strict_tokens = True
+    shop_id = shop_due_for_refresh(app, stand_in, "slow.myshopify.com")
     stand_in.refresh_retry_window = 0  # no grace: the second use is refused at once
     stand_in.token_answer_delays = [2.0]  # A's answer arrives two seconds after the rotation
     monkeypatch.setattr(tokens, "LEASE", timedelta(seconds=0.2))
