@@ -42,6 +42,7 @@ from server.segments.nine_segments import CELLS  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # noon in Tokyo
 PRODUCTS = 200
+COLLECTION = 1  # the seeded collection's Shopify id
 CHUNK = 100_000
 
 # Orders per customer, by a hash bucket 0..999 of the customer: 30 % none, 18 % one, ... 5 % twelve.
@@ -125,6 +126,19 @@ def seed(shop_id: int, customers: int, *, everyone_reachable: bool) -> None:
         ),
         lo=1,
         hi=PRODUCTS,
+    )
+    # One collection: the skincare quarter of the catalogue.
+    run(
+        "INSERT INTO collections (shop_id, shopify_id, title, handle, smart, created_at,"
+        " updated_at) VALUES (:shop, :collection, 'スキンケア', 'skincare', FALSE, :now, :now)",
+        collection=COLLECTION,
+    )
+    run(
+        "INSERT INTO collection_products (shop_id, collection_id, product_shopify_id)"
+        " SELECT :shop, c.id, p.shopify_id FROM products p JOIN collections c"
+        " ON c.shop_id = :shop AND c.shopify_id = :collection"
+        " WHERE p.shop_id = :shop AND p.product_type = 'skincare'",
+        collection=COLLECTION,
     )
     tags = sql.json(
         "CASE WHEN g.i % 10 = 0 THEN '[\"VIP\"]' WHEN g.i % 7 = 0 THEN '[\"定期購入\"]'"
@@ -323,6 +337,21 @@ SEGMENTS: dict[str, dict[str, Any]] = {
             },
         ],
     },
+    "bought from the skincare collection": {
+        "match": "all",
+        "conditions": [{"field": "bought_collection", "op": "any", "value": ["seeded"]}],
+    },
+    "active subscribers, following": {
+        "match": "all",
+        "conditions": [
+            {"field": "subscription_status", "op": "in", "value": ["active"]},
+            {"field": "following", "op": "is", "value": True},
+        ],
+    },
+    "cancelled subscribers": {
+        "match": "all",
+        "conditions": [{"field": "subscription_status", "op": "in", "value": ["cancelled"]}],
+    },
     "lapsed or aware-active cells, or leftover": {
         "match": "any",
         "conditions": [
@@ -349,6 +378,17 @@ SEGMENTS: dict[str, dict[str, Any]] = {
 }
 
 
+def with_ids(definition: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
+    """The definition with placeholder values ("seeded") replaced by the seeded rows' ids."""
+    conditions = [
+        {**c, "value": [ids.get(v, v) for v in c["value"]]}
+        if c["field"] == "bought_collection"
+        else c
+        for c in definition["conditions"]
+    ]
+    return {**definition, "conditions": conditions}
+
+
 def bench_segments(customers: int, runs: int) -> None:
     from server.db import db
     from server.segments import services
@@ -356,8 +396,14 @@ def bench_segments(customers: int, runs: int) -> None:
     print(f"Saved segments over {customers:,} customers on {db.engine.dialect.name}", flush=True)
     shop = bench_shop("segments", customers, everyone_reachable=False)
     db.session.execute(db.delete(services.Segment).where(services.Segment.shop_id == shop.id))
+    collection_id = db.session.scalar(
+        db.text("SELECT id FROM collections WHERE shop_id = :shop AND shopify_id = :c"),
+        {"shop": shop.id, "c": COLLECTION},
+    )
     saved = [
-        services.create_segment(shop, name=name, definition=definition)
+        services.create_segment(
+            shop, name=name, definition=with_ids(definition, {"seeded": collection_id})
+        )
         for name, definition in SEGMENTS.items()
     ]
     db.session.commit()
