@@ -17,7 +17,8 @@ class ScenarioStatus(StrEnum):
 
 
 class Trigger(StrEnum):
-    ORDER_PAID = "order_paid"  # params: order (any/first/nth), n, kind, products, tags, types
+    # params: order (any/first/nth), n, kind, and products, tags, types or collections
+    ORDER_PAID = "order_paid"
     SUBSCRIPTION_STARTED = "subscription_started"
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"  # params: ask_reason
     FOLLOW = "follow"  # params: include_unblocked
