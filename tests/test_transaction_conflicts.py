@@ -2,8 +2,8 @@
 
 These tests need real concurrent connections, so they use a database of their own (committed
 data, like the browser tests' live server), not the per-test outer transaction.
-On SQLite the race is a reader that another connection's commit made stale; on PostgreSQL a
-serializable transaction that another one's update invalidated.
+On SQLite the race is a reader that another connection's commit made stale; on PostgreSQL (run
+here at REPEATABLE READ or SERIALIZABLE) a transaction that another one's update invalidated.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ CHANNEL_KEY = "conflict-test"
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     url = create_database(f"conflicts_{worker_name()}", tmp_path_factory.mktemp("conflicts"))
-    app = create_app(base_config(url))
+    # PostgreSQL at REPEATABLE READ: a transaction that updates a row another one changed since
+    # its snapshot fails with a serialization failure, the conflict read committed never shows.
+    options = {"isolation_level": "REPEATABLE READ"} if url.startswith("postgres") else {}
+    app = create_app(base_config(url, SQLALCHEMY_ENGINE_OPTIONS=options))
     with app.app_context():
         flask_migrate.upgrade()
         shop = Shop(domain="conflict-test.myshopify.com", name="競合テスト")
@@ -131,23 +134,34 @@ def test_a_conflict_that_keeps_happening_gives_up_after_the_last_attempt(ctx: No
 _changes = itertools.count(1)
 
 
-def commit_elsewhere_after_first(match: Callable[[str], bool]) -> Callable[[], None]:
+def commit_elsewhere_after_first(
+    match: Callable[[str], bool], change: Callable[[], None]
+) -> Callable[[], None]:
     """Once a statement matching `match` ran on the app's connections, another connection
-    commits a change at once: the transaction that ran it now holds a stale read."""
+    commits `change` at once: the transaction that ran it now holds a stale read."""
     fired = threading.Event()
 
     def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if not fired.is_set() and match(statement):
             fired.set()
-            set_shop_name_elsewhere(f"並行する更新{next(_changes)}")  # a new value: a real change
+            change()
 
     event.listen(db.engine, "after_cursor_execute", after)
     return lambda: event.remove(db.engine, "after_cursor_execute", after)
 
 
-def sqlite_only() -> None:
-    if is_postgresql(db.engine):
-        pytest.skip("PostgreSQL's read committed transactions see other commits: no stale read")
+def rename_shop_elsewhere() -> None:
+    set_shop_name_elsewhere(f"並行する更新{next(_changes)}")  # a new value: a real change
+
+
+def touch_unprocessed_events_elsewhere() -> None:
+    """Another connection changes the stored events the task is about to update."""
+    with db.engine.connect() as other:
+        other.execute(
+            text("UPDATE webhook_events SET last_error = :note WHERE processed_at IS NULL"),
+            {"note": f"elsewhere {next(_changes)}"},
+        )
+        other.commit()
 
 
 def post_message(app: Flask, text_: str) -> tuple[int, str]:
@@ -160,9 +174,9 @@ def post_message(app: Flask, text_: str) -> tuple[int, str]:
 def test_a_webhook_whose_read_went_stale_is_still_stored_not_refused(
     own_app: Flask, ctx: None
 ) -> None:
-    sqlite_only()
-    # The webhook reads the channel, then stores the event: a commit in between.
-    stop = commit_elsewhere_after_first(lambda s: "FROM line_channels" in s)
+    # The webhook reads the channel, then stores the event: a commit in between. On SQLite the
+    # store then conflicts and runs again; PostgreSQL lets it through. Either way: stored, 200.
+    stop = commit_elsewhere_after_first(lambda s: "FROM line_channels" in s, rename_shop_elsewhere)
     try:
         status, body = post_message(own_app, "営業時間は？")
     finally:
@@ -175,10 +189,12 @@ def test_a_webhook_whose_read_went_stale_is_still_stored_not_refused(
 def test_a_message_whose_processing_went_stale_is_processed_at_once(
     own_app: Flask, ctx: None
 ) -> None:
-    sqlite_only()
-    # The task reads the stored event, then writes: a commit in between. Without running again
-    # at once, huey's retry would come 30 seconds later and staff would not see the message.
-    stop = commit_elsewhere_after_first(lambda s: "WHERE webhook_events.id = " in s)
+    # The task reads the stored event, then updates it after another connection changed it: a
+    # conflict on both databases. Without running again at once, huey's retry would come 30
+    # seconds later and staff would not see the message.
+    stop = commit_elsewhere_after_first(
+        lambda s: "WHERE webhook_events.id = " in s, touch_unprocessed_events_elsewhere
+    )
     try:
         status, _ = post_message(own_app, "工場見学はできますか？")
     finally:
