@@ -7,10 +7,11 @@ a small demo shop. Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import flask_migrate
 import pytest
@@ -41,6 +42,26 @@ class LiveServer:
     url: str
 
 
+def closing_bodies(app: WSGIApplication) -> WSGIApplication:
+    """Close every response body, even when the browser drops the connection mid-body.
+
+    werkzeug's dev server then skips close(): its cleanup reads the dead socket first and raises,
+    which left static files open and failed a test on the ResourceWarning. A generator's finaliser
+    runs its finally block, so the body is closed when werkzeug lets go of it.
+    """
+
+    def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = create_database(f"live_{worker_name()}", tmp_path_factory.mktemp("live"))
@@ -49,7 +70,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         flask_migrate.upgrade()
         seed_demo_shop(now=datetime.now(UTC), customers=300)
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_bodies(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
