@@ -126,6 +126,10 @@ class CollectionProduct(ShopScoped, Model):
 
 
 ORDERS_COUNTED = "cancelled_at IS NULL AND customer_id IS NOT NULL"
+# As SQLAlchemy writes `is_subscription.is_(True)` on each database: SQLite uses a partial index
+# only for a query whose WHERE repeats its terms.
+ON_PLAN_POSTGRESQL = "is_subscription IS true AND customer_id IS NOT NULL"
+ON_PLAN_SQLITE = "is_subscription IS 1 AND customer_id IS NOT NULL"
 
 
 class Order(ShopScoped, TimestampMixin, Model):
@@ -147,6 +151,17 @@ class Order(ShopScoped, TimestampMixin, Model):
             "total_refunded",
             postgresql_where=text(ORDERS_COUNTED),
             sqlite_where=text(ORDERS_COUNTED),
+        ),
+        # Each customer's last subscription order, live and cancelled (subscription states
+        # for a whole shop), from this index alone: a fifth of the orders, in customer order.
+        Index(
+            "ix_orders_subscription_orders",
+            "shop_id",
+            "customer_id",
+            "processed_at",
+            "cancelled_at",
+            postgresql_where=text(ON_PLAN_POSTGRESQL),
+            sqlite_where=text(ON_PLAN_SQLITE),
         ),
     )
 

@@ -334,7 +334,12 @@ def compile_definition(
     used = fields_used(definition)
     halves = _halves(definition)
     people = _people_subquery(
-        shop, with_stats=bool(used & _STATS_FIELDS), halves=halves, person=person
+        shop,
+        now=now,
+        with_stats=bool(used & _STATS_FIELDS),
+        with_subscription="subscription_status" in used,
+        halves=halves,
+        person=person,
     )
     query = Query(
         shop=shop,
@@ -364,7 +369,13 @@ def _halves(definition: dict[str, Any]) -> set[str]:
 
 
 def _people_subquery(
-    shop: Shop, *, with_stats: bool, halves: set[str], person: Person | None = None
+    shop: Shop,
+    *,
+    now: datetime,
+    with_stats: bool,
+    with_subscription: bool,
+    halves: set[str],
+    person: Person | None = None,
 ) -> Any:
     branches = []
     if person is not None:
@@ -426,6 +437,11 @@ def _people_subquery(
                 stats.c.first_order_at.label("first_order_at"),
                 stats.c.last_order_at.label("last_order_at"),
             ]
+        if with_subscription:
+            linked, state = subscriptions.with_state(
+                shop, linked, now=now, customer_id=person.customer_id if person else None
+            )
+            columns.append(state.label("subscription_state"))
         branches.append(linked.add_columns(*columns))
     if "friends" in halves:
         columns = [
@@ -444,6 +460,8 @@ def _people_subquery(
                 null().label("first_order_at"),
                 null().label("last_order_at"),
             ]
+        if with_subscription:
+            columns.append(sa.cast(null(), sa.String).label("subscription_state"))
         friends = select(*columns).where(
             LineUser.shop_id == shop.id, LineUser.customer_id.is_(None)
         )
@@ -625,13 +643,7 @@ def _language(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
 
 
 def _subscription(query: Query, node: dict[str, Any]) -> ColumnElement[bool]:
-    customer = query.people.c.customer_id
-    inside = or_(
-        *(
-            customer.in_(subscriptions.subscribers_in(query.shop, state, now=query.now))
-            for state in node["value"]
-        )
-    )
+    inside = query.people.c.subscription_state.in_(node["value"])
     return inside if node["op"] == "in" else not_(inside)
 
 

@@ -17,6 +17,12 @@ Subscriber tag: 定期. Lapse window: 45 days (the default).
     K   subscription order 20 days ago, contract ended since   → cancelled
     L   one-off order only                                     → never
     M   nothing at all                                         → never
+    N   subscription order 10 days ago, a later one cancelled  → cancelled
+    O   a cancelled subscription order, a later live one       → active
+    P   subscription order 10 days ago, the tag removed before → active
+    Q   subscription order 10 days ago, a contract ended before → active
+    R   paused contract and a subscription order 5 days ago    → paused
+    S   subscription order 20 days ago, the tag removed since  → cancelled
     friend not linked: no customer, in no subscription state and no tier
     another shop's customer with an active contract: never counted
 
@@ -43,9 +49,9 @@ from tests.factories.shops import ShopFactory
 
 NOW = datetime(2026, 4, 15, 3, 0, tzinfo=UTC)
 EXPECTED = {
-    "active": {"A", "C", "E", "G"},
-    "paused": {"B", "J"},
-    "cancelled": {"D", "F", "H", "I", "K"},
+    "active": {"A", "C", "E", "G", "O", "P", "Q"},
+    "paused": {"B", "J", "R"},
+    "cancelled": {"D", "F", "H", "I", "K", "N", "S"},
     "never": {"L", "M"},
 }
 
@@ -73,7 +79,7 @@ def _order(customer: Customer, days: int, **extra: Any) -> None:
 @pytest.fixture
 def people(app_ctx: None) -> tuple[Shop, dict[str, Customer], dict[str, int]]:
     shop = ShopFactory(settings={"subscriber_tags": ["定期"]})
-    c = {name: CustomerFactory(shop=shop) for name in "ABCDEFGHIJKLM"}
+    c = {name: CustomerFactory(shop=shop) for name in "ABCDEFGHIJKLMNOPQRS"}
     _contract(c["A"], "active")
     _contract(c["B"], "paused")
     _contract(c["C"], "paused")
@@ -92,6 +98,20 @@ def people(app_ctx: None) -> tuple[Shop, dict[str, Customer], dict[str, int]]:
     _order(c["K"], 20, is_subscription=True)
     _contract(c["K"], "cancelled", ended_at=NOW - timedelta(days=2))
     _order(c["L"], 10)
+    _order(c["N"], 10, is_subscription=True)
+    _order(c["N"], 5, is_subscription=True, cancelled_at=NOW - timedelta(days=4))
+    _order(c["O"], 30, is_subscription=True, cancelled_at=NOW - timedelta(days=29))
+    _order(c["O"], 10, is_subscription=True)
+    _order(c["P"], 10, is_subscription=True)
+    c["P"].subscription_tag_since = NOW - timedelta(days=90)
+    c["P"].subscription_tag_ended_at = NOW - timedelta(days=20)
+    _order(c["Q"], 10, is_subscription=True)
+    _contract(c["Q"], "cancelled", ended_at=NOW - timedelta(days=30))
+    _contract(c["R"], "paused")
+    _order(c["R"], 5, is_subscription=True)
+    _order(c["S"], 20, is_subscription=True)
+    c["S"].subscription_tag_since = NOW - timedelta(days=90)
+    c["S"].subscription_tag_ended_at = NOW - timedelta(days=3)
     LineUserFactory(shop=shop, customer_id=None)  # a friend alone
     other = ShopFactory(settings={"subscriber_tags": ["定期"]})
     _contract(CustomerFactory(shop=other), "active")
@@ -133,6 +153,26 @@ def test_each_subscription_state_selects_the_hand_counted_customers(
         if subscriptions.subscription_status(shop, customer, now=NOW).state == state
     }
     assert found == by_rule
+
+
+def test_one_persons_subscription_state_matches_the_whole_shops(
+    people: tuple[Shop, dict[str, Customer], dict[str, int]],
+) -> None:
+    # `matches` (an enrollment's check) reads one customer's orders and contracts only.
+    shop, customers, _tiers = people
+    for state, names in EXPECTED.items():
+        definition = {
+            "match": "all",
+            "conditions": [{"field": "subscription_status", "op": "in", "value": [state]}],
+        }
+        matched = {
+            name
+            for name, customer in customers.items()
+            if services.matches(
+                shop, definition, customer_id=customer.id, line_user_id=None, now=NOW
+            )
+        }
+        assert matched == names, state
 
 
 def test_subscription_states_combine_and_negate(
