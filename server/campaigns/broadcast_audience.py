@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select, func, select
+
 from server.db import db
 from server.errors import NotFound
 from server.line import delivery
@@ -26,13 +28,11 @@ def definition_of(shop: Shop, segment_id: int | None) -> dict[str, Any]:
     return segment.definition
 
 
-def reachable(shop: Shop, segment_id: int | None, *, now: datetime) -> list[tuple[int, int | None]]:
-    """(line_user_id, customer_id) of every friend in the segment who can receive a message."""
-    query = segments.reachable_query(shop, definition_of(shop, segment_id), now=now)
-    seen: dict[int, int | None] = {}
-    for line_user_id, customer_id in db.session.execute(query):
-        seen.setdefault(line_user_id, customer_id)
-    return list(seen.items())
+def reachable(shop: Shop, segment_id: int | None, *, now: datetime) -> Select[Any]:
+    """SELECT (line_user_id, customer_id) of every friend in the segment who can receive a
+    message, one row per friend: callers count it or INSERT .. SELECT from it, so a 1M-friend
+    audience never passes through Python."""
+    return segments.reachable_query(shop, definition_of(shop, segment_id), now=now)
 
 
 def estimate(
@@ -59,16 +59,20 @@ def estimate(
     percent = holdout_percent or 0
     definition = definition_of(shop, segment_id)
     members = segments.count(shop, definition, now=now)
-    friends = reachable(shop, segment_id, now=now)
+    friends = reachable(shop, segment_id, now=now).subquery()
+    reach = db.session.scalar(select(func.count()).select_from(friends)) or 0
     if salt is None:  # an unsaved composer: the expected size (the salt is made on save)
-        held = round(len(friends) * percent / 100)
+        held = round(reach * percent / 100)
+    elif percent:  # the HMAC is computed here, not in SQL, so both databases agree
+        ids = db.session.scalars(select(friends.c.line_user_id))
+        held = sum(1 for uid in ids if holdout.in_holdout(salt, uid, percent))
     else:
-        held = sum(1 for uid, _ in friends if holdout.in_holdout(salt, uid, percent))
-    recipients = len(friends) - held
+        held = 0
+    recipients = reach - held
     limit, remaining, mode = quota(shop, now=now)
     return {
         "members": members,
-        "reachable": len(friends),
+        "reachable": reach,
         "holdout": held,
         "recipients": recipients,
         "cost": recipients,

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from server.commerce.models import Customer
 from server.coupons import services as coupons
@@ -178,7 +178,7 @@ def _run(shop: Shop, broadcast: Broadcast, token: str, *, now: datetime) -> bool
         ):
             _fail(broadcast, "the segment was deleted")
             return False
-        _fix_recipients(shop, broadcast, now=now)
+        fix_recipients(shop, broadcast, now=now)
         db.session.commit()
     plan = _plan(shop, broadcast, now=now)
     db.session.commit()  # shared tracked links, before any content refers to them
@@ -208,27 +208,47 @@ def _still_ours(broadcast_id: int, token: str, beat: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _fix_recipients(shop: Shop, broadcast: Broadcast, *, now: datetime) -> None:
-    """Who the broadcast is for, fixed once (same transaction as `started_at`)."""
-    friends = reachable(shop, broadcast.segment_id, now=now)
-    rows = [
-        {
-            "shop_id": shop.id,
-            "broadcast_id": broadcast.id,
-            "line_user_id": line_user_id,
-            "customer_id": customer_id,
-            "holdout": holdout.in_holdout(
-                broadcast.holdout_salt, line_user_id, broadcast.holdout_percent
-            ),
-            "created_at": now,
-        }
-        for line_user_id, customer_id in friends
-    ]
-    for start in range(0, len(rows), 5000):
-        db.session.execute(insert(BroadcastRecipient), rows[start : start + 5000])
+def fix_recipients(shop: Shop, broadcast: Broadcast, *, now: datetime) -> None:
+    """Who the broadcast is for, fixed once (same transaction as `started_at`): one INSERT ..
+    SELECT from the segment, then the holdout marked, so a 1M-friend audience never passes
+    through Python except for the holdout's HMAC."""
+    friends = reachable(shop, broadcast.segment_id, now=now).subquery()
+    rows = select(
+        sa.literal(shop.id),
+        sa.literal(broadcast.id),
+        friends.c.line_user_id,
+        friends.c.customer_id,
+        sa.false(),
+        sa.literal(now, type_=BroadcastRecipient.__table__.c.created_at.type),
+    )
+    columns = ["shop_id", "broadcast_id", "line_user_id", "customer_id", "holdout", "created_at"]
+    db.session.execute(insert(BroadcastRecipient).from_select(columns, rows))
+    mine = BroadcastRecipient.broadcast_id == broadcast.id
+    if broadcast.holdout_percent:
+        held = [
+            rid
+            for rid, uid in db.session.execute(
+                select(BroadcastRecipient.id, BroadcastRecipient.line_user_id).where(mine)
+            )
+            if holdout.in_holdout(broadcast.holdout_salt, uid, broadcast.holdout_percent)
+        ]
+        for start in range(0, len(held), 5000):
+            db.session.execute(
+                update(BroadcastRecipient)
+                .where(BroadcastRecipient.id.in_(held[start : start + 5000]))
+                .values(holdout=True)
+                .execution_options(synchronize_session=False)
+            )
+    counts = dict(
+        db.session.execute(
+            select(BroadcastRecipient.holdout, func.count())
+            .where(mine)
+            .group_by(BroadcastRecipient.holdout)
+        ).all()
+    )
     broadcast.started_at = now
-    broadcast.recipients_count = sum(1 for r in rows if not r["holdout"])
-    broadcast.holdout_count = len(rows) - broadcast.recipients_count
+    broadcast.recipients_count = counts.get(False, 0)
+    broadcast.holdout_count = counts.get(True, 0)
     db.session.flush()
 
 
