@@ -11,8 +11,7 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from server.commerce.models import Product
-from server.db import db, utcnow
+from server.db import utcnow
 from server.errors import BadRequest
 from server.i18n import LOCALES
 from server.recommendations import serving
@@ -41,14 +40,6 @@ def index() -> dict[str, Any]:
     limit, lang = _limit(), _lang()
     shop = g.shop
     recs = serving.recommendations_for(shop, g.customer, limit=limit, lang=lang, now=utcnow())
-    subscribable = {
-        product_id
-        for product_id in db.session.scalars(
-            Product.for_shop(shop)
-            .with_only_columns(Product.id)
-            .where(Product.id.in_([r.product_id for r in recs]), Product.subscribable.is_(True))
-        )
-    }
     minor = 1 if shop.currency in serving.ZERO_DECIMAL else 100
     products = [
         {
@@ -59,7 +50,7 @@ def index() -> dict[str, Any]:
             "url": r.product_url,
             "kind": r.kind,
             "reason": r.reason,
-            "subscribable": r.product_id in subscribable,
+            "subscribable": r.subscribable,
         }
         for r in recs
     ]

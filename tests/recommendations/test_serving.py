@@ -207,3 +207,38 @@ def test_a_lookup_is_two_queries_however_long_the_list(shop: Shop) -> None:
     assert len(statements) == 2, statements
     assert [r.product_id for r in recs] == [p.id for p in products[1:11]]  # the shaker is owned
     assert recs[0].reason == "商品 0をご購入の方に人気"
+
+
+def test_a_lookup_runs_the_same_sql_whatever_the_length_of_the_list(shop: Shop) -> None:
+    """Constant SQL is what lets PostgreSQL plan a lookup once per connection (psycopg
+    prepares a statement it has seen a few times) instead of once per list length."""
+    products = [sellable(shop, f"商品 {n}") for n in range(12)]
+    stored_model(shop, popular={"all": [p.id for p in products[:2]]}, at=NOW)
+    short, long = CustomerFactory(shop=shop), CustomerFactory(shop=shop)
+    stored_list(shop, short, [{"p": products[5].id, "k": "discovery"}], at=NOW)
+    stored_list(shop, long, [{"p": p.id, "k": "discovery"} for p in products[2:]], at=NOW)
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        few = serving.recommendations_for(shop, short, now=NOW)
+        many = serving.recommendations_for(shop, long, now=NOW)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+    assert [len(few), len(many)] == [3, 10]
+    assert len(statements) == 4
+    assert statements[:2] == statements[2:]
+
+
+def test_a_recommendation_says_whether_the_product_has_a_selling_plan(shop: Shop) -> None:
+    plain, plan = sellable(shop, "青汁"), sellable(shop, "青汁 定期便")
+    plan.subscribable = True
+    stored_model(shop, popular={"all": [plain.id, plan.id]}, at=NOW)
+
+    recs = serving.recommendations_for(shop, None, now=NOW)
+
+    assert [(r.product_id, r.subscribable) for r in recs] == [(plain.id, False), (plan.id, True)]
