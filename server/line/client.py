@@ -157,6 +157,10 @@ class TokenBucket:
 
 
 _buckets: dict[tuple[str, str, str, float], TokenBucket] = {}
+# The clock and sleep new buckets use; a test replaces them to count requests against the
+# limiter's own time instead of the wall clock of a loaded machine.
+bucket_clock: Callable[[], float] = time.monotonic
+bucket_sleep: Callable[[float], None] = time.sleep
 
 
 def bucket(t: Target, api: str) -> TokenBucket:
@@ -168,7 +172,12 @@ def bucket(t: Target, api: str) -> TokenBucket:
         with _clients_lock:
             found = _buckets.get(key)
             if found is None:
-                found = _buckets[key] = TokenBucket(limit * RATE_SHARE, limit * BURST_SHARE)
+                found = _buckets[key] = TokenBucket(
+                    limit * RATE_SHARE,
+                    limit * BURST_SHARE,
+                    clock=bucket_clock,
+                    sleep=bucket_sleep,
+                )
     return found
 
 

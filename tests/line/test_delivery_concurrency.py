@@ -3,6 +3,7 @@ out in a mix, a worker that dies mid-batch, and the per-channel rate limit."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -148,6 +149,26 @@ def test_a_worker_that_dies_mid_batch_leaves_claims_that_are_resent_with_the_sam
     assert all(r.accepted_request_id for r in rows)
 
 
+class LimiterClock:
+    """The rate limiter's time, frozen at 0 and shared by the sender threads: a token taken
+    without waiting leaves at 0, one that waits `s` seconds leaves at `s`. Sleeping is
+    recorded, not done, so the count is exact however loaded the machine is."""
+
+    def __init__(self) -> None:
+        self.reads = 0  # one per token taken (TokenBucket.acquire reads the clock once)
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            self.reads += 1
+        return 0.0
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+
+
 def test_sends_keep_to_the_channels_rate_limit(
     app: Flask,
     shop: Shop,
@@ -155,24 +176,28 @@ def test_sends_keep_to_the_channels_rate_limit(
     line_api: LineStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    limiter = LimiterClock()
+    monkeypatch.setattr(client, "_buckets", {})  # a bucket of its own, on the fake clock
+    monkeypatch.setattr(client, "bucket_clock", limiter.clock)
+    monkeypatch.setattr(client, "bucket_sleep", limiter.sleep)
     monkeypatch.setitem(app.config, "LINE_RATE_LIMITS", {"push": 40})  # 36/s, bursts of 2
     friends = LineUserFactory.create_batch(30, shop=shop)
 
     for friend in friends:
         delivery.deliver(shop, friend, personal(friend), kind="transactional", now=NOON_JST)
-    db.session.commit()
+    db.session.commit()  # one task, 48 sender threads
 
-    times = sorted(c.at for c in line_api.pushes())
-    assert len(times) == 30
+    assert len(line_api.pushes()) == 30
+    assert limiter.reads == 1 + 30  # the bucket's start, then one token per request
     rate, burst = 40 * client.RATE_SHARE, max(1.0, 40 * client.BURST_SHARE)
-    # Times are taken where the stand-in receives each request, so a sender thread the OS
-    # paused after it took its token arrives late, next to later ones: allow that much
-    # bunching. Unthrottled, 48 threads would land all 30 inside ~0.05 s (bound: 7).
-    jitter = 0.1
-    assert times[-1] - times[0] >= (30 - burst) / rate - jitter
-    for i, start in enumerate(times):  # any window holds at most burst + rate × its length
-        for j in range(i, len(times)):
-            assert j - i + 1 <= burst + rate * (times[j] - start + jitter) + 1
+    assert (rate, burst) == (36.0, 2.0)
+    # When each request left by the limiter's clock: the burst at once, the rest after their
+    # waits. Unthrottled, all 30 would leave at 0.
+    leaves = sorted([0.0] * (30 - len(limiter.waits)) + limiter.waits)
+    assert leaves[-1] == pytest.approx((30 - burst) / rate)
+    for i, start in enumerate(leaves):  # any window holds at most burst + rate × its length
+        for j in range(i, len(leaves)):
+            assert j - i + 1 <= burst + rate * (leaves[j] - start) + 1e-9
     assert len(line_api.delivered()) == 30
 
 
