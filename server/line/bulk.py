@@ -1,8 +1,9 @@
 """Set-based writes of many rows of one table, for the delivery pipeline's batches.
 
-A 100,000-recipient multicast writes 100,000 rows and then changes each of them twice (claim,
-result). Row-at-a-time statements (or SQLAlchemy's multi-row INSERT .. RETURNING, which binds
-twelve parameters a row) spend most of that time parsing and binding, so on PostgreSQL:
+A 100,000-recipient multicast writes 100,000 rows and then settles each of them once, a
+request (500 rows) at a time. Row-at-a-time statements (or SQLAlchemy's multi-row INSERT ..
+RETURNING, which binds twelve parameters a row) spend most of that time parsing and binding,
+so on PostgreSQL:
 - new rows go in with COPY, their ids drawn from the table's sequence beforehand;
 - changed rows are written with one `UPDATE .. FROM unnest(<one array per column>)` per set of
   columns and UPDATE_CHUNK rows: one small statement whatever the batch size.
@@ -96,6 +97,11 @@ def update_rows(table: Table, changes: dict[int, dict[str, Any]]) -> int:
             else:
                 changed += _update_many(table, columns, chunk)
     return changed
+
+
+def update_same(table: Table, values: dict[str, Any], ids: list[int]) -> int:
+    """Give every row in `ids` the same new values (the recipients of one request)."""
+    return _update_same(table, values, ids, postgresql=is_postgresql(db.session.get_bind()))
 
 
 def _update_same(table: Table, values: dict[str, Any], ids: list[int], *, postgresql: bool) -> int:

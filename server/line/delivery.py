@@ -34,7 +34,7 @@ from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, true, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, insert, or_, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import attributes
 
@@ -50,6 +50,7 @@ from .models import (
     Delivery,
     DeliveryContent,
     DeliveryKind,
+    DeliveryRequest,
     DeliveryStatus,
     LineChannel,
     LineUser,
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 SEND_THREADS = 48  # concurrent requests per sending process (LINE allows 2,000 pushes/s)
 CLAIM_BATCH = 5000  # rows claimed at once; a multiple of the multicast size
+REQUEST_CLAIM_BATCH = 40  # multicast requests claimed at once (20,000 recipients)
 ID_CHUNK = 2000  # ids per IN (..) list
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 MAX_ATTEMPTS = 10
@@ -158,9 +160,11 @@ def deliver_many(
     """Queue the same messages for many friends (sent as multicast, 500 per request).
 
     One Delivery row per distinct friend of this shop; friends who blocked the account get
-    CANCELLED rows. Sending is queued for after the caller's commit. The rows come back
-    detached, as inserted (re-read one by id to follow its progress); they are written in bulk
-    (COPY on PostgreSQL), so 100,000 recipients take seconds.
+    CANCELLED rows. The others go in DeliveryRequests of up to 500 (a lone last one is
+    pushed), which hold the retry key, claim and attempts; their rows are written now and
+    once more when settled. Sending is queued for after the caller's commit. The rows come
+    back detached, as inserted (re-read one by id to follow its progress); they are written
+    in bulk (COPY on PostgreSQL), so 100,000 recipients take seconds.
     """
     checked = line_messages.validate(messages)
     kind = _kind(kind)
@@ -188,14 +192,18 @@ def deliver_many(
                 "status": DeliveryStatus.CANCELLED if blocked else DeliveryStatus.PENDING,
                 "error": "the friend has blocked the account" if blocked else None,
                 "due_at": due,
-                "retry_key": str(uuid.uuid4()),
+                "retry_key": "",
+                "api": None,
+                "request_id": None,
                 "attempts": 0,
                 "created_at": now,
             }
         )
     if not rows:
         return []
+    chunks = _make_requests(shop, content, rows, kind=kind, due=due, now=now)
     ids = bulk.insert_rows(_TABLE, rows, key="line_user_id")
+    _fill_requests(chunks, rows, ids)
     created = [_detached(values, i, content) for values, i in zip(rows, ids, strict=True)]
     if due <= now:
         from .tasks import send_content
@@ -205,7 +213,79 @@ def deliver_many(
 
 
 _TABLE = cast(Table, Delivery.__table__)
+_REQUESTS = cast(Table, DeliveryRequest.__table__)
 _DELIVERY_COLUMNS = tuple(c.key for c in _TABLE.columns)
+
+
+def _make_requests(
+    shop: Shop,
+    content: DeliveryContent,
+    rows: list[dict[str, Any]],
+    *,
+    kind: str,
+    due: datetime,
+    now: datetime,
+) -> list[tuple[int, list[int]]]:
+    """Put the pending `rows` in multicast requests of up to 500 and give each row its key:
+    the request's, or its own for a row sent alone. Returns (request id, row indexes)."""
+    live = [n for n, r in enumerate(rows) if r["status"] == DeliveryStatus.PENDING]
+    chunks = [
+        live[start : start + line_messages.MULTICAST_MAX]
+        for start in range(0, len(live), line_messages.MULTICAST_MAX)
+    ]
+    grouped = [c for c in chunks if len(c) > 1]  # a lone recipient is pushed (row path)
+    keys = [str(uuid.uuid4()) for _ in grouped]
+    made: dict[str, int] = {}
+    if grouped:
+        requests: list[dict[str, Any]] = [
+            {
+                "shop_id": shop.id,
+                "content_id": content.id,
+                "kind": kind,
+                "status": DeliveryStatus.PENDING,
+                "due_at": due,
+                # Waiting, its rows can be cancelled meanwhile; the claim then checks them.
+                "deferred_reason": None if due <= now else "scheduled",
+                "retry_key": key,
+                "recipients": [],  # filled in once the rows have ids
+                "attempts": 0,
+                "created_at": now,
+            }
+            for key in keys
+        ]
+        statement = insert(_REQUESTS).returning(_REQUESTS.c.retry_key, _REQUESTS.c.id)
+        made = {key: i for key, i in db.session.execute(statement, requests)}
+    # Due at once, they are on their way from now: the request, not the row, is claimed.
+    state = DeliveryStatus.SENDING if due <= now else DeliveryStatus.PENDING
+    result = []
+    for chunk, key in zip(grouped, keys, strict=True):
+        request_id = made[key]
+        for n in chunk:
+            rows[n].update(retry_key=key, api="multicast", request_id=request_id, status=state)
+        result.append((request_id, chunk))
+    for r in rows:
+        if not r["retry_key"]:
+            r["retry_key"] = str(uuid.uuid4())
+    return result
+
+
+def _fill_requests(
+    chunks: list[tuple[int, list[int]]], rows: list[dict[str, Any]], ids: list[int]
+) -> None:
+    if not chunks:
+        return
+    db.session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == bindparam("request"))
+        .values(recipients=bindparam("to_list")),
+        [
+            {
+                "request": request_id,
+                "to_list": [[ids[n], rows[n]["line_user_id"], rows[n]["to"]] for n in chunk],
+            }
+            for request_id, chunk in chunks
+        ],
+    )
 
 
 def _detached(values: dict[str, Any], row_id: int, content: DeliveryContent) -> Delivery:
@@ -246,6 +326,17 @@ def release_held(shop: Shop, *, now: datetime, reason: str | None = None) -> int
         update(Delivery)
         .where(*where)
         .values(status=DeliveryStatus.PENDING, due_at=now, deferred_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    # Held requests go back in line with their rows (their deferred_reason stays: their rows
+    # may have been cancelled meanwhile, which the claim checks).
+    held = [DeliveryRequest.shop_id == shop.id, DeliveryRequest.status == DeliveryStatus.HELD]
+    if reason is not None:
+        held.append(DeliveryRequest.deferred_reason == reason)
+    db.session.execute(
+        update(DeliveryRequest)
+        .where(*held)
+        .values(status=DeliveryStatus.PENDING, due_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount:  # type: ignore[attr-defined]
@@ -409,13 +500,34 @@ class _Row:
 @dataclass
 class _Request:
     api: str
-    rows: list[_Row]
+    rows: list[_Row]  # empty for a DeliveryRequest: its recipients say whose rows
     body: dict[str, Any]
     retry_key: str | None
     result: SendResult | None = None
     tries: int = 0
     earlier_ambiguous: bool = False
     history: list[int] = field(default_factory=list)
+    request_id: int | None = None  # the DeliveryRequest this is
+    recipients: list[list[Any]] = field(default_factory=list)
+    attempts: int = 0  # before this dispatch
+
+    def __post_init__(self) -> None:
+        if self.rows:
+            self.attempts = max(r.attempts for r in self.rows)
+
+    @property
+    def size(self) -> int:
+        return len(self.recipients) if self.request_id is not None else len(self.rows)
+
+
+class _Changes(dict[int, dict[str, Any]]):
+    """What a claim or a result writes: row id -> new values, plus values shared by all the
+    rows of one request (one statement for them) and the requests' own new values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared: list[tuple[list[int], dict[str, Any]]] = []
+        self.requests: dict[int, dict[str, Any]] = {}
 
 
 _COLUMNS = (
@@ -450,7 +562,11 @@ def send_ids(ids: Sequence[int], *, now: datetime) -> None:
 
 
 def send_content(content_id: int, *, now: datetime) -> None:
-    """Send every due delivery of one deliver_many call, a claim batch at a time."""
+    """Send every due delivery of one deliver_many call, a claim batch at a time: its
+    multicast requests, then the rows sent alone."""
+    by_content = DeliveryRequest.content_id == content_id
+    while batch := _claim_requests(by_content, now=now, limit=REQUEST_CLAIM_BATCH):
+        _send(batch, now=now)
     while batch := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
         _send(batch, now=now)
 
@@ -460,26 +576,37 @@ def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int
     Returns how many rows it handled."""
     started = time.monotonic()
     handled = 0
-    while time.monotonic() - started < budget.total_seconds():
-        batch = _claim(None, now=now, limit=CLAIM_BATCH)
-        if not batch:
-            break
-        handled += batch.rows
-        _send(batch, now=now)
+    for claim, limit in ((_claim_requests, REQUEST_CLAIM_BATCH), (_claim, CLAIM_BATCH)):
+        while time.monotonic() - started < budget.total_seconds():
+            batch = claim(None, now=now, limit=limit)
+            if not batch:
+                break
+            handled += batch.rows
+            _send(batch, now=now)
     return handled
 
 
 def _due(now: datetime) -> Any:
-    return or_(
-        and_(Delivery.status == DeliveryStatus.PENDING, Delivery.due_at <= now),
-        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE),
+    return and_(
+        Delivery.request_id.is_(None),  # a request's rows go with their request
+        or_(
+            and_(Delivery.status == DeliveryStatus.PENDING, Delivery.due_at <= now),
+            and_(
+                Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE
+            ),
+        ),
     )
 
 
 def _retryable(now: datetime) -> Any:
-    return or_(
-        Delivery.status == DeliveryStatus.PENDING,
-        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE),
+    return and_(
+        Delivery.request_id.is_(None),
+        or_(
+            Delivery.status == DeliveryStatus.PENDING,
+            and_(
+                Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE
+            ),
+        ),
     )
 
 
@@ -515,7 +642,7 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
         db.session.commit()
         return None
     claim = uuid.uuid4().hex
-    changes: dict[int, dict[str, Any]] = {}
+    changes = _Changes()
     by_shop: dict[int, list[_Row]] = defaultdict(list)
     for r in rows:
         by_shop[r.shop_id].append(r)
@@ -539,6 +666,302 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
     return _Batch(len(rows), plans)
 
 
+# Multicast requests (deliver_many) --------------------------------------------------------------
+
+_REQUEST_COLUMNS = (
+    DeliveryRequest.id,
+    DeliveryRequest.shop_id,
+    DeliveryRequest.content_id,
+    DeliveryRequest.kind,
+    DeliveryRequest.retry_key,
+    DeliveryRequest.recipients,
+    DeliveryRequest.attempts,
+    DeliveryRequest.claimed_at,
+    DeliveryRequest.deferred_reason,
+)
+
+
+@dataclass
+class _Claimed:
+    """A DeliveryRequest as claimed: its recipients are [delivery id, line user id, to]."""
+
+    id: int
+    shop_id: int
+    content_id: int
+    kind: str
+    retry_key: str
+    recipients: list[list[Any]]
+    attempts: int
+    tried: bool  # it went out before (claimed_at set): it is repeated exactly
+    deferred: bool  # was deferred or held, so some of its rows may have been cancelled
+    changed: bool = False  # recipients left out (cancelled, blocked, over the cap)
+
+    @property
+    def ids(self) -> list[int]:
+        return [r[0] for r in self.recipients]
+
+
+def _claim_requests(where: Any, *, now: datetime, limit: int) -> _Batch | None:
+    """Take up to `limit` due requests, apply the rules to those never sent, and store the
+    claim (and any recipients left out) before any request leaves, as `_claim` does for rows.
+    The recipients' rows are not written here, unless the rules send them elsewhere."""
+    due = or_(
+        and_(DeliveryRequest.status == DeliveryStatus.PENDING, DeliveryRequest.due_at <= now),
+        and_(
+            DeliveryRequest.status == DeliveryStatus.SENDING,
+            DeliveryRequest.claimed_at < now - CLAIM_LEASE,
+        ),
+    )
+    query = select(*_REQUEST_COLUMNS).where(due)
+    if where is not None:
+        query = query.where(where).order_by(DeliveryRequest.id)
+    else:
+        query = query.order_by(DeliveryRequest.due_at, DeliveryRequest.id)
+    query = query.limit(limit)
+    if is_postgresql(db.session.get_bind()):
+        query = query.with_for_update(skip_locked=True, of=DeliveryRequest)
+    found = [
+        _Claimed(
+            id=q.id,
+            shop_id=q.shop_id,
+            content_id=q.content_id,
+            kind=q.kind,
+            retry_key=q.retry_key,
+            recipients=list(q.recipients),
+            attempts=q.attempts,
+            tried=q.claimed_at is not None,
+            deferred=q.deferred_reason is not None,
+        )
+        for q in db.session.execute(query)
+    ]
+    if not found:
+        db.session.commit()
+        return None
+    handled = sum(len(q.recipients) for q in found)
+    claim = uuid.uuid4().hex
+    changes = _Changes()
+    by_shop: dict[int, list[_Claimed]] = defaultdict(list)
+    for q in found:
+        by_shop[q.shop_id].append(q)
+    plans = []
+    for shop_id, claimed in by_shop.items():
+        shop = db.session.get(Shop, shop_id)
+        if shop is None:
+            continue
+        plan = _plan_requests(shop, claimed, changes, now=now)
+        if plan is None:
+            continue
+        plans.append(plan)
+        for req in plan.requests:
+            values: dict[str, Any] = {
+                "status": DeliveryStatus.SENDING,
+                "claim": claim,
+                "claimed_at": now,
+                "deferred_reason": None,
+            }
+            if req.request_id in changes.requests:  # recipients left out by the rules
+                values = {**changes.requests[req.request_id], **values}
+            changes.requests[cast(int, req.request_id)] = values
+    _write(changes)
+    return _Batch(handled, plans)
+
+
+def _plan_requests(
+    shop: Shop, claimed: list[_Claimed], changes: _Changes, *, now: datetime
+) -> _Plan | None:
+    """`_plan_shop` for requests: those that go nowhere now get their new state (and their
+    rows' state) in `changes`; the others become requests with their keys."""
+
+    def settle(q: _Claimed, request: dict[str, Any], rows: dict[str, Any]) -> None:
+        changes.requests[q.id] = {**changes.requests.get(q.id, {}), **request}
+        if q.recipients:
+            changes.shared.append((q.ids, rows))
+
+    def hold(q: _Claimed, message: str, reason: str) -> None:
+        settle(
+            q,
+            {"status": DeliveryStatus.HELD, "deferred_reason": reason, "error": message},
+            _held(message, reason=reason),
+        )
+
+    if not shop.installed:
+        for q in claimed:
+            hold(q, "held: the shop has uninstalled Kizuna", "uninstalled")
+        return None
+    channel = find_channel(shop)
+    fresh = [q for q in claimed if not q.tried]
+    retries = [q for q in claimed if q.tried]
+    fresh = _apply_request_rules(shop, channel, fresh, changes, now=now)
+    going = retries + fresh
+
+    if delivery_mode(channel) == "outbox":
+        for q in going:
+            settle(
+                q,
+                {"status": DeliveryStatus.OUTBOX, "sent_at": now, "claim": None},
+                _final(DeliveryStatus.OUTBOX, now, api="outbox", attempts=q.attempts),
+            )
+        return None
+    if channel is None or not channel.messaging_configured:
+        for q in going:
+            hold(q, "the shop's LINE channel is not configured", "channel")
+        return None
+    try:
+        t = access_target(channel, now=now)
+    except (client.LineApiError, client.LineUnreachable) as error:
+        for q in going:
+            request, rows = _backoff_values(
+                q.attempts, now, f"could not renew the channel access token: {error}"
+            )
+            settle(q, request, rows)
+        return None
+
+    contents = _contents({q.content_id for q in going})
+    requests = []
+    room = None
+    if fresh:  # retries were counted when first sent
+        refresh_quota(channel, t, now=now)
+        room = quota_room(channel)
+    for q in going:
+        if not q.tried and room is not None:
+            if len(q.recipients) > room:
+                hold(
+                    q,
+                    f"held: sending would exceed this month's LINE message quota "
+                    f"({channel.quota_used or 0:,} of {channel.quota_limit:,} used)",
+                    "quota",
+                )
+                continue
+            room -= len(q.recipients)
+        body = {"to": [r[2] for r in q.recipients], "messages": contents[q.content_id]}
+        requests.append(
+            _Request(
+                "multicast",
+                [],
+                body,
+                q.retry_key,
+                request_id=q.id,
+                recipients=q.recipients,
+                attempts=q.attempts,
+            )
+        )
+    return _Plan(channel, t, contents, requests)
+
+
+def _apply_request_rules(
+    shop: Shop,
+    channel: LineChannel | None,
+    claimed: list[_Claimed],
+    changes: _Changes,
+    *,
+    now: datetime,
+) -> list[_Claimed]:
+    """The rules for requests never sent: recipients cancelled or blocked since are left out,
+    promotions wait for the end of quiet hours (the whole request) or for room under a
+    friend's cap (that recipient alone, then sent by the row path). Returns what may go now;
+    a request left with nobody is settled as cancelled."""
+    if not claimed:
+        return []
+    # Rows of a request that waited may have been cancelled (unfollow, the merchant) or
+    # deleted; due at once, they were `sending` all along, which nothing cancels.
+    waited = [i for q in claimed if q.deferred for i in q.ids]
+    live = _ids_where(Delivery.id, waited, Delivery.status != DeliveryStatus.CANCELLED)
+    gone = set(waited) - live
+    blocked = _ids_where(
+        LineUser.id,
+        [r[1] for q in claimed for r in q.recipients],
+        LineUser.blocked_at.is_not(None),
+    )
+    if gone or blocked:
+        for q in claimed:
+            kept = []
+            for r in q.recipients:
+                if r[0] in gone:
+                    continue
+                if r[1] in blocked:
+                    changes[r[0]] = {
+                        "status": DeliveryStatus.CANCELLED,
+                        "error": "the friend has blocked the account",
+                        "request_id": None,
+                    }
+                    continue
+                kept.append(r)
+            if len(kept) != len(q.recipients):
+                q.recipients, q.changed = kept, True
+    promotional = [q for q in claimed if q.kind == DeliveryKind.PROMOTIONAL]
+    ready = [q for q in claimed if q.kind != DeliveryKind.PROMOTIONAL]
+    if promotional:
+        rules = Rules.for_shop(shop, channel)
+        quiet_end = rules.quiet_until(now)
+        if quiet_end is not None:
+            for q in promotional:
+                changes.requests[q.id] = {
+                    "status": DeliveryStatus.PENDING,
+                    "due_at": quiet_end,
+                    "deferred_reason": "quiet_hours",
+                    **({"recipients": q.recipients} if q.changed else {}),
+                }
+                if q.recipients:  # what the admin shows for each recipient
+                    changes.shared.append((q.ids, _defer(quiet_end, "quiet_hours")))
+            promotional = []
+        elif rules.cap > 0:
+            recent = _recent_promotions(
+                shop,
+                {r[1] for q in promotional for r in q.recipients},
+                now - rules.cap_window,
+                latest=rules.cap,
+            )
+            for q in promotional:
+                kept = []
+                for r in q.recipients:
+                    sent = recent[r[1]]
+                    allowed_at = cap_allows_at(sent, cap=rules.cap, window=rules.cap_window)
+                    if allowed_at is not None and allowed_at > now:
+                        # Out of the request (never sent): the row path sends it when due.
+                        changes[r[0]] = {
+                            **_defer(allowed_at, "frequency_cap"),
+                            "request_id": None,
+                            "api": None,
+                            "retry_key": str(uuid.uuid4()),
+                        }
+                    else:
+                        sent.append(now)
+                        kept.append(r)
+                if len(kept) != len(q.recipients):
+                    q.recipients, q.changed = kept, True
+        ready += promotional
+    going = []
+    for q in ready:
+        if not q.recipients:
+            changes.requests[q.id] = {"status": DeliveryStatus.CANCELLED, "recipients": []}
+            continue
+        if q.changed:
+            changes.requests[q.id] = {"recipients": q.recipients}
+        going.append(q)
+    return going
+
+
+def _ids_where(column: Any, ids: list[int], condition: Any) -> set[int]:
+    """Which of `ids` (primary keys of `column`'s table) meet `condition`: probes by key."""
+    if not ids:
+        return set()
+    if is_postgresql(db.session.get_bind()):
+        found = db.session.scalars(
+            select(column).where(
+                column == func.any(bindparam("ids", ids, type_=ARRAY(Integer))), condition
+            )
+        )
+        return set(found)
+    matched: set[int] = set()
+    for start in range(0, len(ids), ID_CHUNK):
+        matched.update(
+            db.session.scalars(
+                select(column).where(column.in_(ids[start : start + ID_CHUNK]), condition)
+            )
+        )
+    return matched
+
+
 def _lock_due(where: Any, *, now: datetime, limit: int) -> list[_Row]:
     due = _due(now)
     query = select(*_COLUMNS).where(due)
@@ -556,9 +979,15 @@ def _lock_due(where: Any, *, now: datetime, limit: int) -> list[_Row]:
     keys = sorted({r.retry_key for r in rows if r.api == "multicast"})
     if keys:
         taken = {r.id for r in rows}
+        contents = sorted({r.content_id for r in rows if r.api == "multicast"})
         siblings = (
             select(*_COLUMNS)
-            .where(Delivery.retry_key.in_(keys), Delivery.api == "multicast", _retryable(now))
+            .where(
+                Delivery.content_id.in_(contents),  # the index: (content_id, retry_key)
+                Delivery.retry_key.in_(keys),
+                Delivery.api == "multicast",
+                _retryable(now),
+            )
             .order_by(Delivery.id)
         )
         if postgresql:
@@ -627,20 +1056,20 @@ def _send(batch: _Batch, *, now: datetime) -> None:
     base = float(current_app.config.get("LINE_RETRY_BASE_DELAY", 0.5))
     for plan in batch.plans:
         channel, t = plan.channel, plan.target
-        changes: dict[int, dict[str, Any]] = {}
+        changes = _Changes()
         _execute(t, plan.requests, base)
         fallbacks = _apply_results(channel, plan.requests, changes, now=now)
         _write(changes)
         if not fallbacks:
             continue
         # Reply tokens LINE refused: push instead, now, with the rows' own retry keys.
-        changes.clear()
+        changes = _Changes()
         pushes = [_push(r, plan.contents) for r in fallbacks]
         pushes = _apply_quota(channel, t, pushes, changes, now=now)
         for req in pushes:
             changes[req.rows[0].id] = {"api": "push"}
         _write(changes)
-        changes.clear()
+        changes = _Changes()
         _execute(t, pushes, base)
         _apply_results(channel, pushes, changes, now=now)
         _write(changes)
@@ -870,7 +1299,7 @@ def _execute(t: Target, requests: list[_Request], base_delay: float) -> None:
 def _run(t: Target, req: _Request, base: float) -> None:
     """One request with up to INLINE_ATTEMPTS tries (same body, same retry key), backing off
     `base` · 2^n seconds with jitter. No database access here: this runs in a sending thread."""
-    allowed = max(1, min(INLINE_ATTEMPTS, MAX_ATTEMPTS - max(r.attempts for r in req.rows)))
+    allowed = max(1, min(INLINE_ATTEMPTS, MAX_ATTEMPTS - req.attempts))
     for attempt in range(allowed):
         req.tries += 1
         req.result = client.send(t, req.api, req.body, retry_key=req.retry_key)
@@ -903,6 +1332,11 @@ def _apply_results(
     sent_recipients = 0
     for req in requests:
         result = req.result or SendResult(status=0, message="not sent")
+        if req.request_id is not None:
+            _settle_request(req, result, cast(_Changes, changes), now=now)
+            if result.status == 200:
+                sent_recipients += len(req.recipients)
+            continue
         attempts = {r.id: r.attempts + req.tries for r in req.rows}
         ambiguous_before = req.earlier_ambiguous or 0 in req.history[:-1]
         if result.status in (200, 409):
@@ -956,6 +1390,50 @@ def _apply_results(
     return fallbacks
 
 
+def _settle_request(req: _Request, result: SendResult, changes: _Changes, *, now: datetime) -> None:
+    """A request's outcome, on the request and (one statement) on all its recipients' rows."""
+    attempts = req.attempts + req.tries
+    request: dict[str, Any]
+    if result.status in (200, 409):
+        rows = {
+            **_final(DeliveryStatus.SENT, now, api="multicast", attempts=attempts),
+            "line_request_id": result.request_id,
+            "accepted_request_id": result.accepted_request_id,
+        }
+        request = {
+            "status": DeliveryStatus.SENT,
+            "attempts": attempts,
+            "sent_at": now,
+            "claim": None,
+            "error": None,
+            "line_request_id": result.request_id,
+            "accepted_request_id": result.accepted_request_id,
+        }
+    else:
+        error = _describe(result)
+        if _monthly_limit(result) or result.status in (401, 403):
+            if _monthly_limit(result):
+                message = f"held: LINE says the monthly message limit is reached ({error})"
+                reason = "quota"
+            else:
+                message = f"held: LINE refused the channel's credentials ({error})"
+                reason = "channel"
+            rows = {**_held(message, reason=reason), "attempts": attempts}
+            request = {"status": DeliveryStatus.HELD, "deferred_reason": reason}
+        elif _transient(result):
+            request, rows = _backoff_values(attempts, now, error)
+        else:
+            rows = {
+                **_final(DeliveryStatus.FAILED, now, api="multicast", attempts=attempts),
+                "sent_at": None,
+                "error": error,
+            }
+            request = {"status": DeliveryStatus.FAILED}
+        request = {**request, "attempts": attempts, "claim": None, "error": rows["error"]}
+    changes.requests[cast(int, req.request_id)] = request
+    changes.shared.append(([r[0] for r in req.recipients], rows))
+
+
 def _describe(result: SendResult) -> str:
     if result.status == 0:
         return result.message or "no answer from LINE"
@@ -1005,27 +1483,40 @@ def backoff_delay(attempts: int) -> timedelta:
 
 
 def _backoff(r: _Row, now: datetime, error: str) -> dict[str, Any]:
-    if r.attempts >= MAX_ATTEMPTS:
-        return {
+    return _backoff_values(r.attempts, now, error)[1]
+
+
+def _backoff_values(
+    attempts: int, now: datetime, error: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Try again later, or give up after MAX_ATTEMPTS: (a request's values, its rows')."""
+    if attempts >= MAX_ATTEMPTS:
+        rows = {
             "status": DeliveryStatus.FAILED,
-            "attempts": r.attempts,
+            "attempts": attempts,
             "claim": None,
-            "error": f"gave up after {r.attempts} attempts: {error}",
+            "error": f"gave up after {attempts} attempts: {error}",
         }
-    return {
+        return {k: rows[k] for k in ("status", "attempts", "claim", "error")}, rows
+    rows = {
         "status": DeliveryStatus.PENDING,
-        "attempts": r.attempts,
-        "due_at": now + backoff_delay(r.attempts),
+        "attempts": attempts,
+        "due_at": now + backoff_delay(attempts),
         "deferred_reason": "retry",
         "claim": None,
         "error": error,
     }
+    return dict(rows), rows
 
 
 def _write(changes: dict[int, dict[str, Any]]) -> None:
     """Write the rows' new values set-based (one statement per set of columns and batch),
-    then commit."""
+    a request's rows with one statement, and the requests; then commit."""
     bulk.update_rows(_TABLE, changes)
+    if isinstance(changes, _Changes):
+        for ids, values in changes.shared:
+            bulk.update_same(_TABLE, values, ids)
+        bulk.update_rows(_REQUESTS, changes.requests)
     db.session.commit()
 
 

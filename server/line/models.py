@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.commerce.models import Customer
@@ -131,12 +131,27 @@ class Delivery(ShopScoped, Model):
     `retry_key` is the X-Line-Retry-Key: persisted before the first attempt and reused by every
     retry, so LINE never delivers twice; the rows of one multicast request share it. `api` is
     fixed at the first attempt (a retry must repeat the identical request).
+
+    A recipient of a `DeliveryRequest` (`request_id` set: deliver_many's multicasts) is written
+    when created and when settled; the request holds the claim, attempts and key meanwhile.
+    Its status says `sending` from creation when due at once, `pending` while deferred.
     """
 
     __tablename__ = "line_deliveries"
     __table_args__ = (
-        Index("ix_line_deliveries_status_due_at", "status", "due_at"),
+        # The row sweep's index; a request's recipients are found through their request, so
+        # they stay out of it (one index entry fewer for each of their two writes).
+        Index(
+            "ix_line_deliveries_status_due_at",
+            "status",
+            "due_at",
+            postgresql_where=text("request_id IS NULL"),
+            sqlite_where=text("request_id IS NULL"),
+        ),
         Index("ix_line_deliveries_cap", "shop_id", "line_user_id", "kind", "sent_at"),
+        # A content's rows (its sending task, ON DELETE CASCADE) and, within it, the rows of
+        # one multicast key (a retry of the row path's multicast takes them all).
+        Index("ix_line_deliveries_content_id_retry_key", "content_id", "retry_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,7 +163,7 @@ class Delivery(ShopScoped, Model):
     )
     to: Mapped[str] = mapped_column(String(64))  # the LINE user id
     content_id: Mapped[int] = mapped_column(
-        ForeignKey("line_delivery_contents.id", ondelete="CASCADE"), index=True
+        ForeignKey("line_delivery_contents.id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(64), default="")
@@ -156,7 +171,7 @@ class Delivery(ShopScoped, Model):
     due_at: Mapped[datetime]
     reply_token: Mapped[str | None] = mapped_column(String(255))
     reply_token_expires_at: Mapped[datetime | None]
-    retry_key: Mapped[str] = mapped_column(String(36), index=True)
+    retry_key: Mapped[str] = mapped_column(String(36))
     api: Mapped[str | None] = mapped_column(String(16))  # reply | push | multicast | outbox
     attempts: Mapped[int] = mapped_column(default=0)
     claim: Mapped[str | None] = mapped_column(String(32))  # whose; the sender keeps its rows
@@ -168,12 +183,48 @@ class Delivery(ShopScoped, Model):
     sent_message_ids: Mapped[list[Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The multicast request this row is a recipient of. No foreign key: PostgreSQL would
+    # check it for each of a broadcast's 100,000 rows, and requests go only with their shop.
+    request_id: Mapped[int | None]
 
     content: Mapped[DeliveryContent] = relationship(lazy="joined")
 
     @property
     def messages(self) -> list[Any]:
         return self.content.messages
+
+
+class DeliveryRequest(ShopScoped, Model):
+    """One multicast request (up to 500 recipients of one content), made by deliver_many.
+
+    It carries what its recipients' rows would otherwise each be written for: the claim (a
+    sender's, with a lease), the retry key, the attempts and LINE's answer. `recipients`
+    ([delivery id, line user id, LINE user id], in request order) is the `to` of every try:
+    once claimed (`claimed_at` set) it never changes, so a retry is the identical request.
+    `status` takes the DeliveryStatus values; rows are settled with it, in one statement.
+    """
+
+    __tablename__ = "line_delivery_requests"
+    __table_args__ = (Index("ix_line_delivery_requests_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_id: Mapped[int] = mapped_column(
+        ForeignKey("line_delivery_contents.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    due_at: Mapped[datetime]
+    retry_key: Mapped[str] = mapped_column(String(36))
+    recipients: Mapped[list[Any]]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claim: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]  # first set when it first goes out; never cleared
+    deferred_reason: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    line_request_id: Mapped[str | None] = mapped_column(String(64))
+    accepted_request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
 
 
 class RichMenuState(StrEnum):
