@@ -2,7 +2,7 @@
 identical message to 100,000 friends by multicast, end to end.
 
     .venv/bin/python benchmarks/delivery.py [--db sqlite|postgresql://...] [--pushes 10000]
-        [--multicast 100000] [--latency-ms 20] [--only push|multicast]
+        [--multicast 100000] [--latency-ms 20] [--only push|multicast] [--profile PREFIX]
 
 The real code runs: the schema comes from the migrations, rows are created by
 `delivery.deliver` / `deliver_many` in the caller's transaction, its commit puts the send task
@@ -244,14 +244,27 @@ def seed(friends: int, label: str) -> tuple[int, list[int]]:
     return shop.id, ids
 
 
-def run_worker() -> int:
+PROFILE: str | None = None  # --profile: where the worker phase's cProfile stats go
+
+
+def run_worker(label: str = "worker") -> int:
     """What `flask worker` does with each task: dequeue and execute until the queue is empty."""
     from server.jobs import huey
 
+    profiler = None
+    if PROFILE:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     done = 0
     while (task := huey.dequeue()) is not None:
         huey.execute(task)
         done += 1
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{PROFILE}.{label}")
+        print(f"  (profiled: {PROFILE}.{label}; the figures above include cProfile's overhead)")
     return done
 
 
@@ -308,7 +321,7 @@ def bench_pushes(app: Any, line_url: str, n: int, base_rate: float) -> float:
     created = time.perf_counter() - started
     db.session.expunge_all()
     sending = time.perf_counter()
-    tasks = run_worker()
+    tasks = run_worker("push")
     sent_in = time.perf_counter() - sending
     shop = db.session.get(Shop, shop_id)
     counts = delivery.status_counts(shop, since=now)  # type: ignore[arg-type]
@@ -357,7 +370,7 @@ def bench_multicast(app: Any, line_url: str, n: int) -> float:
     db.session.commit()
     created = time.perf_counter()
     db.session.expunge_all()
-    tasks = run_worker()
+    tasks = run_worker("multicast")
     done = time.perf_counter()
     shop = db.session.get(Shop, shop_id)
     counts = delivery.status_counts(shop, since=now)  # type: ignore[arg-type]
@@ -387,8 +400,13 @@ def main() -> None:
     parser.add_argument("--multicast", type=int, default=100_000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--only", choices=("push", "multicast"))
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="cProfile the worker phases into PREFIX.push/.multicast"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     if args.serve:
         serve(0, args.latency_ms / 1000)
         return

@@ -25,8 +25,9 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -63,6 +64,7 @@ CLAIM_BATCH = 5000  # rows claimed at once; a multiple of the multicast size
 REQUEST_CLAIM_BATCH = 40  # multicast requests claimed at once (20,000 recipients)
 ID_CHUNK = 2000  # ids per IN (..) list
 CLAIM_LEASE = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
+SETTLE_EVERY = 1000  # recipients whose outcomes are written at once, while others are sent
 MAX_ATTEMPTS = 10
 INLINE_ATTEMPTS = 3  # tries inside one dispatch before the row is rescheduled
 REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE: use within one minute of the webhook
@@ -1056,10 +1058,14 @@ def _send(batch: _Batch, *, now: datetime) -> None:
     base = float(current_app.config.get("LINE_RETRY_BASE_DELAY", 0.5))
     for plan in batch.plans:
         channel, t = plan.channel, plan.target
-        changes = _Changes()
-        _execute(t, plan.requests, base)
-        fallbacks = _apply_results(channel, plan.requests, changes, now=now)
-        _write(changes)
+        fallbacks: list[_Row] = []
+        # Outcomes are written as they come in, while the threads send the rest: the
+        # database's time hides behind LINE's.
+        with closing(_execute(t, plan.requests, base)) as finished:
+            for done in finished:
+                changes = _Changes()
+                fallbacks += _apply_results(channel, done, changes, now=now)
+                _write(changes)
         if not fallbacks:
             continue
         # Reply tokens LINE refused: push instead, now, with the rows' own retry keys.
@@ -1070,7 +1076,9 @@ def _send(batch: _Batch, *, now: datetime) -> None:
             changes[req.rows[0].id] = {"api": "push"}
         _write(changes)
         changes = _Changes()
-        _execute(t, pushes, base)
+        with closing(_execute(t, pushes, base)) as finished:
+            for _ in finished:
+                pass
         _apply_results(channel, pushes, changes, now=now)
         _write(changes)
 
@@ -1286,14 +1294,31 @@ def _apply_quota(
     return kept
 
 
-def _execute(t: Target, requests: list[_Request], base_delay: float) -> None:
+def _execute(
+    t: Target, requests: list[_Request], base_delay: float
+) -> Generator[list[_Request], None, None]:
+    """Send `requests` from SEND_THREADS threads; yields the finished ones every
+    SETTLE_EVERY recipients or so while the others are still under way. Closed early (the
+    caller failed), it still waits for what it started."""
     if not requests:
         return
     if len(requests) == 1:
         _run(t, requests[0], base_delay)
+        yield requests
         return
     with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(requests))) as pool:
-        list(pool.map(lambda q: _run(t, q, base_delay), requests))
+        futures = {pool.submit(_run, t, q, base_delay): q for q in requests}
+        done: list[_Request] = []
+        size = 0
+        for future in as_completed(futures):
+            future.result()
+            done.append(futures[future])
+            size += futures[future].size
+            if size >= SETTLE_EVERY:
+                yield done
+                done, size = [], 0
+        if done:
+            yield done
 
 
 def _run(t: Target, req: _Request, base: float) -> None:
