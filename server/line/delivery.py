@@ -656,14 +656,16 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
             continue
         plans.append(plan)
         for req in plan.requests:
+            claimed = {
+                "status": DeliveryStatus.SENDING,
+                "claim": claim,
+                "claimed_at": now,
+                "api": req.api,
+            }
+            if req.api == "multicast":  # a fresh multicast's key is new; any other row's is its own
+                claimed["retry_key"] = req.retry_key
             for r in req.rows:
-                changes[r.id] = {
-                    "status": DeliveryStatus.SENDING,
-                    "claim": claim,
-                    "claimed_at": now,
-                    "api": req.api,
-                    "retry_key": r.retry_key,
-                }
+                changes[r.id] = claimed  # identical values: one UPDATE .. WHERE id = ANY(ids)
     _write(changes)
     return _Batch(len(rows), plans)
 
