@@ -43,6 +43,7 @@ from .training import (
     row_scaled,
     sparse_ease,
     top_items,
+    top_k_per_row,
     user_items,
 )
 
@@ -50,6 +51,8 @@ from .training import (
 SCORE_CELLS = 1 << 24
 # Sparse scores denser than 1 / DENSE_SHARE of the cells are ranked as dense rows.
 DENSE_SHARE = 32
+# Weight of all-time popularity (0..1) added to a customer's own products: orders equal shares.
+TIE_BREAK = 1e-4
 
 # Shared between fits on the same data (the tuner fits dozens of variants): expensive parts
 # such as item similarities, keyed by what they depend on.
@@ -485,12 +488,12 @@ class ItemKNN(_Scorer):
         self._similarity = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
-        self._similarity = cached(
+        self._similarity = pruned(
             cache,
-            (id(interactions), "knn", self.neighbours, self.alpha, 0.0),
-            lambda: item_similarity(
-                user_items(interactions), neighbours=self.neighbours, alpha=self.alpha
-            ),
+            (id(interactions), "knn", self.alpha, 0.0),
+            self.neighbours,
+            max(self.search_space["neighbours"]),
+            lambda k: item_similarity(user_items(interactions), neighbours=k, alpha=self.alpha),
         )
 
     def _sparse_scores(self, users: IndexArray) -> SparseScores:
@@ -504,7 +507,9 @@ class EASE(_Scorer):
     fall back to popularity): 10k products are 400 MB a matrix in float32, 50k would be 10 GB.
     """
 
-    search_space: ClassVar[dict[str, list[Any]]] = {"l2": [200.0, 50.0, 500.0, 1000.0]}
+    # Each value is a dense inverse per validation fold (minutes at 10k products): the ridge
+    # values that win on sparse purchase data (50 never did here).
+    search_space: ClassVar[dict[str, list[Any]]] = {"l2": [200.0, 500.0, 1000.0]}
 
     def __init__(self, l2: float = 200.0, max_items: int = 10_000) -> None:
         super().__init__()
@@ -560,6 +565,15 @@ class TIFUKNN(_Scorer):
         self.basket_decay = basket_decay
         self._vectors = sp.csr_matrix((0, 0), dtype=np.float32)
         self._unit = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._cache: Cache | None = None
+        self._cache_key: tuple[Hashable, ...] = ()
+
+    def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
+        # The neighbour search depends on the customer vectors only: the tuner's moves of
+        # `alpha` and `neighbours` reuse it (searched once at the largest count, then cut).
+        self._cache = cache
+        self._cache_key = (id(interactions), "tifu", self.group_size, self.group_decay)
+        self._cache_key += (self.basket_decay,)
 
     def _fit_users(self, interactions: Interactions) -> None:
         baskets = baskets_of(interactions)
@@ -583,14 +597,27 @@ class TIFUKNN(_Scorer):
     def fold_in(self, interactions: Interactions) -> Self:
         raise NotImplementedError("TIFU-KNN's neighbours are the other training customers")
 
-    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
+    def _nearest(self, users: IndexArray, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Each customer's k most similar other customers, closest first, and the cosines."""
         similarity = np.asarray((self._unit[users] @ self._unit.T).toarray(), dtype=np.float32)
         similarity[np.arange(users.size), users] = -np.inf  # not one's own neighbour
-        k = min(self.neighbours, similarity.shape[1] - 1)
+        nearest = top_k_indices(similarity, k)
+        return nearest, np.take_along_axis(similarity, nearest, axis=1)
+
+    def _scores(self, users: IndexArray) -> NDArray[np.float32]:
+        k = min(self.neighbours, self._unit.shape[0] - 1)
         if k <= 0:
             return np.asarray(self._vectors[users].toarray(), dtype=np.float32)
-        nearest = top_k_indices(similarity, k)
-        useful = np.take_along_axis(similarity, nearest, axis=1) > 0
+        widest = k
+        if self._cache is not None:
+            widest = min(max([*self.search_space["neighbours"], k]), self._unit.shape[0] - 1)
+        nearest, closeness = cached(
+            self._cache,
+            (*self._cache_key, widest, users.tobytes()),
+            lambda: self._nearest(users, widest),
+        )
+        nearest = nearest[:, :k]
+        useful = closeness[:, :k] > 0
         rows = np.repeat(np.arange(users.size), k)[useful.ravel()]
         columns = nearest.ravel()[useful.ravel()]
         mean = sp.csr_matrix(
@@ -619,28 +646,35 @@ class Hybrid(_Scorer):
     part is masked out and discovery against popularity decides.
     """
 
+    # A few values per parameter, far enough apart to matter (the tuner fits each candidate on
+    # two validation folds; neighbour counts are pruned from the largest, not refitted).
     search_space: ClassVar[dict[str, list[Any]]] = {
-        "half_life_days": [60.0, 15.0, 30.0, 120.0, 365.0, None],
-        "basket_decay": [1.0, 0.95, 0.9, 0.8],
-        "due_weight": [0.0, 0.25, 0.5],
+        "half_life_days": [60.0, 15.0, 180.0, None],
+        "basket_decay": [1.0, 0.9, 0.8],
+        "due_weight": [0.0, 0.5],
         "discovery": ["knn", "ease"],
-        "discovery_weight": [0.3, 0.0, 0.01, 0.03, 0.1, 1.0, 3.0],
-        "neighbours": [100, 50, 300],
-        "alpha": [0.5, 0.75, 1.0],
-        "pop_penalty": [0.0, 0.25, 0.5],
-        "l2": [200.0, 50.0, 500.0, 2000.0],
+        "discovery_weight": [0.3, 0.0, 0.03, 0.1, 1.0, 3.0],
+        "neighbours": [100, 300],
+        "alpha": [0.5, 1.0],
+        "pop_penalty": [0.0, 0.5],
+        "l2": [200.0, 1000.0],
         "popularity_weight": [0.1, 0.0, 0.03, 0.3, 1.0],
         "popularity_window_days": [30.0, 7.0, 90.0, None],
     }
     # The corners of the blend, simplest first (the tuner keeps the simpler one on a near
-    # tie): the customer's own products then best sellers (for new products exactly the
-    # `popular` baseline), the customer's own products then all-time best sellers (exactly
-    # `personal_frequency` with repeats), and "mostly co-purchases"; so the search is not
-    # stuck near the default blend, and is never worse on validation than those baselines.
+    # tie), per setting: with repeats, the customer's own products by frequency (exactly
+    # `personal_frequency`: ties go to all-time best sellers); for new products, best sellers
+    # (exactly `popular`) and "mostly EASE co-purchases"; so the search is not stuck near the
+    # default blend, and is never worse on validation than those baselines.
+    setting_starts: ClassVar[dict[str, list[dict[str, Any]]]] = {
+        "all": [{"discovery_weight": 0.0, "popularity_weight": 0.0, "half_life_days": None}],
+        "new": [
+            {"discovery_weight": 0.0, "popularity_weight": 1.0},
+            {"discovery": "ease", "discovery_weight": 1.0, "popularity_weight": 0.1},
+        ],
+    }
     search_starts: ClassVar[list[dict[str, Any]]] = [
-        {"discovery_weight": 0.0, "popularity_weight": 1.0},
-        {"discovery_weight": 0.0, "popularity_weight": 0.0, "half_life_days": None},
-        {"discovery": "ease", "discovery_weight": 1.0, "popularity_weight": 0.03},
+        start for starts in setting_starts.values() for start in starts
     ]
     item_state = ("_fallback", "_similarity", "_popular", "_cycles")
     # Parameters that only matter for one kind of discovery (the tuner skips duplicates).
@@ -691,40 +725,55 @@ class Hybrid(_Scorer):
     }
 
     @classmethod
-    def effective(cls, params: dict[str, Any]) -> dict[str, Any]:
+    def starts_for(cls, setting: str) -> list[dict[str, Any]]:
+        return cls.setting_starts.get(setting, cls.search_starts)
+
+    @classmethod
+    def effective(cls, params: dict[str, Any], setting: str | None = None) -> dict[str, Any]:
         """`params` with the ones that cannot change the ranking set to their defaults: those
-        of the other kind of discovery, and those of a part weighted 0."""
+        of the other kind of discovery, and those of a part weighted 0; for new products only
+        (`setting="new"`: bought products are masked), the repeat part's timing too, and the
+        history's decay when no discovery reads it."""
         defaults = {name: values[0] for name, values in cls.search_space.items()}
         kind = params.get("discovery", defaults["discovery"])
         out = dict(params)
         for name, only in cls.ONLY_FOR.items():
             if name in out and only != kind:
                 out[name] = defaults[name]
-        for weight, names in cls.UNUSED_AT_ZERO.items():
+        unused = dict(cls.UNUSED_AT_ZERO)
+        if setting == "new":
+            out.update({"due_weight": defaults["due_weight"]} if "due_weight" in out else {})
+            unused["discovery_weight"] += ("half_life_days", "basket_decay")
+            if kind == "ease":  # EASE reads who bought what, not when
+                out.update({n: defaults[n] for n in ("half_life_days", "basket_decay") if n in out})
+        for weight, names in unused.items():
             if out.get(weight, defaults[weight]) == 0:
                 out.update({name: defaults[name] for name in names if name in out})
         return out
 
     def _fit_items(self, interactions: Interactions, cache: Cache | None) -> None:
         key = id(interactions)
+        widest = max(self.search_space["neighbours"] + [self.neighbours])
         if self.discovery == "ease":
-            self._similarity = cached(
+            self._similarity = pruned(
                 cache,
-                (key, "ease", self.l2, self.max_items, self.neighbours),
-                lambda: sparse_ease(
-                    user_items(interactions),
-                    l2=self.l2,
-                    max_items=self.max_items,
-                    neighbours=self.neighbours,
+                (key, "ease", self.l2, self.max_items),
+                self.neighbours,
+                widest,
+                lambda k: sparse_ease(
+                    user_items(interactions), l2=self.l2, max_items=self.max_items, neighbours=k
                 ),
+                by_magnitude=True,
             )
         else:
-            self._similarity = cached(
+            self._similarity = pruned(
                 cache,
-                (key, "knn", self.neighbours, self.alpha, self.pop_penalty),
-                lambda: item_similarity(
+                (key, "knn", self.alpha, self.pop_penalty),
+                self.neighbours,
+                widest,
+                lambda k: item_similarity(
                     user_items(interactions),
-                    neighbours=self.neighbours,
+                    neighbours=k,
                     alpha=self.alpha,
                     pop_penalty=self.pop_penalty,
                 ),
@@ -757,11 +806,47 @@ class Hybrid(_Scorer):
         if self._popular is None:
             raise RuntimeError("fit the model first")
         part = _max_scaled(self._repeat[users], 1.0)
+        # Equal shares (one basket each) go to the all-time best seller first, as in
+        # personal_frequency; TIE_BREAK is below any share difference that matters.
+        part.data += TIE_BREAK * self._fallback[part.indices].astype(np.float32)
         if self.discovery_weight:
-            discovery = sp.csr_matrix(self._history[users] @ self._similarity)
+            # EASE is fitted on who bought what, so it reads that; kNN reads the decayed history.
+            history = self._seen if self.discovery == "ease" else self._history
+            discovery = sp.csr_matrix(history[users] @ self._similarity)
+            np.maximum(discovery.data, 0.0, out=discovery.data)  # EASE weights can be negative
+            discovery.eliminate_zeros()
             part = sp.csr_matrix(part + _max_scaled(discovery, self.discovery_weight))
         base, base_row = self._popular.base(users, self._segments, self.popularity_weight)
         return SparseScores(part, base, base_row)
+
+
+def pruned(
+    cache: Cache | None,
+    key: Hashable,
+    neighbours: int,
+    widest: int,
+    build: Callable[[int], sp.csr_matrix],
+    *,
+    by_magnitude: bool = False,
+) -> sp.csr_matrix:
+    """`build(neighbours)`, a products x products matrix with each row's `neighbours` largest
+    entries (`by_magnitude`: largest absolute values, signs kept). With a cache (the tuner
+    tries several sizes), built once at `widest` and pruned: the top n of the top `widest` are
+    the top n (ties aside), at a fraction of the cost."""
+    if cache is None or neighbours > widest:
+        return build(neighbours)
+    full = cached(cache, (key, widest), lambda: build(widest))
+    if neighbours == widest:
+        return full
+
+    def prune() -> sp.csr_matrix:
+        if not by_magnitude:
+            return top_k_per_row(full, neighbours)
+        kept = top_k_per_row(abs(full), neighbours)
+        kept.data[:] = 1.0
+        return sp.csr_matrix(full.multiply(kept), dtype=np.float32)
+
+    return cached(cache, (key, neighbours), prune)
 
 
 def _max_scaled(rows: sp.csr_matrix, weight: float) -> sp.csr_matrix:

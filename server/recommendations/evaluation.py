@@ -338,6 +338,10 @@ class Result:
     train_seconds: float
     score_seconds: float
     peak_mb: float
+    # Tuning on the validation folds (the algorithm's, both settings together): CPU-bound wall
+    # time and distinct candidates fitted. What makes a run long.
+    tune_seconds: float = 0.0
+    tune_fits: int = 0
     # Test NDCG@k of each evaluated customer (same order for every algorithm of a setting).
     per_user: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
 
@@ -410,7 +414,8 @@ def tune(
     """Best params per setting by validation NDCG: coordinate ascent over `search_space`.
 
     One parameter moves at a time, for up to `passes` rounds, from each of the class's
-    `search_starts` (simplest first) and then from the defaults (the first values); the best
+    starts for the setting (`starts_for(setting)` when it has one, else `search_starts`;
+    simplest first) and then from the defaults (the first values); the best
     end point wins. A move, and a later start's end point, must gain MIN_GAIN over what it
     replaces: on a near tie the simpler model stays. Each
     distinct candidate is fitted once and scored in both settings; expensive parts (item
@@ -419,8 +424,14 @@ def tune(
     """
     factory = RECOMMENDERS[name]
     space = factory.search_space
-    effective = getattr(factory, "effective", lambda params: params)
-    seen: dict[tuple[tuple[str, Any], ...], dict[str, NDArray[np.float64]]] = {}
+    effective = getattr(factory, "effective", lambda params, setting=None: params)
+    starts_for = getattr(factory, "starts_for", lambda setting: factory.search_starts)
+    # Per setting: parameters that cannot change that setting's ranking (effective) give the
+    # same per-customer scores, so each distinct (setting, effective params) is fitted once.
+    seen: dict[str, dict[tuple[tuple[str, Any], ...], NDArray[np.float64]]] = {
+        s: {} for s in SETTINGS
+    }
+    fits = 0
     cache: Cache = {}
 
     relevant = [
@@ -428,39 +439,44 @@ def tune(
         for split, who in zip(validations, users, strict=True)
     ]
 
-    def score_of(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
+    def key_of(params: dict[str, Any], setting: str) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted(effective(params, setting).items()))
+
+    def score_of(params: dict[str, Any], setting: str) -> NDArray[np.float64]:
         """Per-customer NDCG, the folds one after the other (the same customers every time)."""
-        key = tuple(sorted(effective(params).items()))
-        if key not in seen:
+        nonlocal fits
+        if key_of(params, setting) not in seen[setting]:
             folds = []
             for split, who, wanted in zip(validations, users, relevant, strict=True):
                 model = factory(**params).fit(split.train, cache=cache)
                 folds.append(_per_user_ndcg(model, who, wanted, k))
                 del model
-            seen[key] = {s: np.concatenate([f[s] for f in folds]) for s in SETTINGS}
+            for s in SETTINGS:  # one fit scores both settings
+                seen[s].setdefault(key_of(params, s), np.concatenate([f[s] for f in folds]))
+            fits += 1
             if on_fit is not None:
-                on_fit(len(seen))
-        return seen[key]
+                on_fit(fits)
+        return seen[setting][key_of(params, setting)]
 
     defaults = {param: values[0] for param, values in space.items()}
-    starts = [{**defaults, **start} for start in factory.search_starts] + [defaults]
     best: dict[str, tuple[dict[str, Any], NDArray[np.float64]]] = {}
     for setting in SETTINGS:
+        starts = [{**defaults, **start} for start in starts_for(setting)] + [defaults]
         for start in starts:
             current = dict(start)
-            score = score_of(current)[setting]
+            score = score_of(current, setting)
             for _ in range(passes):
                 moved = False
                 for param, values in space.items():
                     for value in values:
                         candidate = {**current, param: value}
-                        candidate_score = score_of(candidate)[setting]
+                        candidate_score = score_of(candidate, setting)
                         if _beats(candidate_score, score):
                             current, score, moved = candidate, candidate_score, True
                 if not moved:
                     break
             if setting not in best or _beats(score, best[setting][1]):
-                best[setting] = (effective(current), score)
+                best[setting] = (effective(current, setting), score)
     return {s: (params, float(per_user.mean())) for s, (params, per_user) in best.items()}
 
 
@@ -502,13 +518,20 @@ def evaluate(
     for position, name in enumerate(names):
         step = 2 * position
 
-        def on_fit(fits: int, name: str = name, step: int = step) -> None:
+        fitted = [0]
+
+        def on_fit(
+            fits: int, name: str = name, step: int = step, fitted: list[int] = fitted
+        ) -> None:
+            fitted[0] = fits
             if progress is not None:
                 progress(step, total, f"{name}: tuning, {fits} fits")
 
         if progress is not None:
             progress(step, total, f"{name}: tuning")
+        began = time.perf_counter()
         best = tune(name, validations, val_users, k=k, on_fit=on_fit)
+        tune_seconds = time.perf_counter() - began
         validation_ndcg[name] = float(np.mean([best[s][1] for s in SETTINGS]))
         if progress is not None:
             progress(step + 1, total, f"{name}: test")
@@ -539,6 +562,8 @@ def evaluate(
                         train_seconds=train_seconds,
                         score_seconds=score_seconds,
                         peak_mb=peak_mb,
+                        tune_seconds=tune_seconds,
+                        tune_fits=fitted[0],
                         per_user=ndcg_at_k(
                             hits_at_k(ranked[setting], relevant), np.diff(relevant.indptr)
                         ),
@@ -570,7 +595,8 @@ def format_table(report: Report) -> str:
         + ", ".join(f"{s} {n:,}" for s, n in report.users.items())
         + (" (sampled with --limit-users)" if report.sampled else ""),
         f"{'setting':<8}{'algorithm':<22}{'NDCG@10':>9}{'P@10':>8}{'R@10':>8}{'MAP@10':>8}"
-        f"{'cov':>7}{'train s':>9}{'score s':>9}{'peak MB':>9}{'val NDCG':>10}",
+        f"{'cov':>7}{'train s':>9}{'score s':>9}{'peak MB':>9}{'val NDCG':>10}{'tune s':>8}"
+        f"{'fits':>6}",
     ]
     for setting in SETTINGS:
         for result in (r for r in report.results if r.setting == setting):
@@ -581,6 +607,7 @@ def format_table(report: Report) -> str:
                 f"{m['precision@10']:>8.4f}{m['recall@10']:>8.4f}{m['map@10']:>8.4f}"
                 f"{m['coverage']:>7.3f}{result.train_seconds:>9.1f}{result.score_seconds:>9.1f}"
                 f"{result.peak_mb:>9.0f}{result.validation_ndcg:>10.4f}"
+                f"{result.tune_seconds:>8.0f}{result.tune_fits:>6}"
             )
     lines.append(f"* production (best mean validation NDCG@10): {report.production}")
     for setting in SETTINGS:
@@ -623,6 +650,8 @@ def to_json(report: Report) -> dict[str, Any]:
                 "score_seconds": round(result.score_seconds, 3),
                 "peak_memory_mb": round(result.peak_mb, 1),
                 "validation_ndcg@10": round(result.validation_ndcg, 6),
+                "tune_seconds": round(result.tune_seconds, 1),
+                "tune_fits": result.tune_fits,
                 "users": report.users[setting],
                 "params": result.params,
             }

@@ -284,25 +284,26 @@ def sparse_ease(
     user_item: sp.csr_matrix, *, l2: float, max_items: int, neighbours: int
 ) -> sp.csr_matrix:
     """Products x products: EASE over the `max_items` best sellers, each row pruned to its
-    `neighbours` largest positive weights. The dense matrix lives only while it is pruned, so
-    what the model keeps (and stores) is as small as an item-kNN's."""
+    `neighbours` largest weights by magnitude, signs kept (a negative weight is EASE saying
+    "bought this, so not that", and dropping them biases the sums towards best sellers). The
+    dense matrix lives only while it is pruned, so what the model keeps (and stores) is as
+    small as an item-kNN's."""
     n_items = user_item.shape[1]
     items = top_items(user_item, max_items)
     if items.size == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     weights = ease_weights(user_item, items, l2)
-    np.maximum(weights, 0.0, out=weights)
     k = min(neighbours, items.size)
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []
     vals: list[NDArray[np.float32]] = []
     for start in range(0, items.size, 1024):
         chunk = weights[start : start + 1024]
-        best = np.argpartition(-chunk, k - 1, axis=1)[:, :k] if k < items.size else None
+        best = np.argpartition(-np.abs(chunk), k - 1, axis=1)[:, :k] if k < items.size else None
         if best is None:
             best = np.broadcast_to(np.arange(items.size), chunk.shape)
         picked = np.take_along_axis(chunk, best, axis=1)
-        keep = picked > 0
+        keep = picked != 0
         rows.append(np.repeat(np.arange(start, start + chunk.shape[0]), k)[keep.ravel()])
         cols.append(np.asarray(best).ravel()[keep.ravel()])
         vals.append(picked[keep])

@@ -225,7 +225,7 @@ def test_stored_lists_mark_repeats_and_explain_discoveries() -> None:
     assert (discovery.kind, discovery.anchor) == ("discovery", 0)
 
 
-def test_pruned_ease_keeps_the_strongest_weights_of_the_dense_model() -> None:
+def test_pruned_ease_keeps_the_strongest_weights_of_the_dense_model_with_their_signs() -> None:
     rng = np.random.default_rng(1)
     x = sp.csr_matrix((rng.random((300, 40)) < 0.15).astype(np.float32))
     items = top_items(x, 40)
@@ -233,11 +233,32 @@ def test_pruned_ease_keeps_the_strongest_weights_of_the_dense_model() -> None:
 
     pruned = sparse_ease(x, l2=10.0, max_items=40, neighbours=5).toarray()
 
-    assert (np.count_nonzero(pruned, axis=1) <= 5).all()
+    assert (np.count_nonzero(pruned, axis=1) == 5).all()
+    assert (pruned < 0).any()
     for row in range(40):
         kept = np.flatnonzero(pruned[row])
-        strongest = np.sort(dense[row])[::-1][: kept.size]
-        np.testing.assert_allclose(np.sort(pruned[row][kept])[::-1], strongest, rtol=1e-5)
+        np.testing.assert_allclose(pruned[row][kept], dense[row][kept], rtol=1e-5)
+        strongest = np.sort(np.abs(dense[row]))[::-1][:5]
+        np.testing.assert_allclose(np.sort(np.abs(pruned[row][kept]))[::-1], strongest, rtol=1e-5)
+
+
+def test_neighbours_pruned_from_the_widest_equal_building_them_directly() -> None:
+    """The tuner builds item neighbours once at the largest size and prunes: the same matrix
+    as building at the smaller size (kNN by value, EASE by magnitude, signs kept)."""
+    rng = np.random.default_rng(4)
+    x = sp.csr_matrix((rng.random((400, 60)) < 0.12).astype(np.float32))
+    x.data[:] = 1.0
+    builds = {
+        "knn": lambda k: algorithms.item_similarity(x, neighbours=k, alpha=0.5),
+        "ease": lambda k: sparse_ease(x, l2=5.0, max_items=60, neighbours=k),
+    }
+    for kind, build in builds.items():
+        cache: algorithms.Cache = {}
+        wide = algorithms.pruned(cache, kind, 20, 20, build, by_magnitude=kind == "ease")
+        narrow = algorithms.pruned(cache, kind, 7, 20, build, by_magnitude=kind == "ease")
+
+        assert narrow.nnz < wide.nnz
+        np.testing.assert_allclose(narrow.toarray(), build(7).toarray(), rtol=1e-6)
 
 
 def test_ndcg_precision_recall_and_map_on_a_hand_checked_case() -> None:
@@ -291,3 +312,118 @@ def test_the_tuner_only_ever_fits_on_validation_data(monkeypatch: pytest.MonkeyP
 
     assert fitted_on
     assert max(fitted_on) < validations[0].cutoff < test.cutoff
+
+
+def _random_shop(seed: int, n_users: int = 80, n_items: int = 30, n_lines: int = 3000) -> object:
+    rng = np.random.default_rng(seed)
+    return make_interactions(
+        rng.integers(0, n_users, n_lines),
+        np.minimum(rng.geometric(0.1, n_lines), n_items) - 1,
+        rng.uniform(0, 100, n_lines),
+        n_users=n_users,
+        n_items=n_items,
+    )
+
+
+def test_a_perfect_ranking_scores_one_and_a_miss_zero() -> None:
+    relevant = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 1]], dtype=np.float32))
+    perfect = np.array([[1, 0, 2], [4, 0, 1]])
+    missed = np.array([[2, 3, 4], [0, 1, 2]])
+    late = np.array([[2, 3, 0], [0, 1, 4]])  # one hit each, at rank 3
+
+    assert evaluation.ranking_metrics(perfect, relevant, 5)["ndcg@3"] == pytest.approx(1.0)
+    assert evaluation.ranking_metrics(missed, relevant, 5)["ndcg@3"] == 0.0
+    hits = evaluation.hits_at_k(late, relevant)
+    ndcg = evaluation.ndcg_at_k(hits, np.array([2, 1]))
+    assert ndcg.tolist() == pytest.approx([0.5 / (1 + 1 / math.log2(3)), 0.5])
+    assert evaluation.average_precision_at_k(hits, np.array([2, 1])).tolist() == pytest.approx(
+        [(1 / 3) / 2, 1 / 3]
+    )
+
+
+def test_the_test_period_cannot_change_what_tuning_chooses() -> None:
+    """Rewriting every line after the test cutoff (other products, other customers) leaves the
+    tuned parameters and their validation scores exactly as they were."""
+    lines = _random_shop(5)
+    _, test = evaluation.evaluation_splits(lines)  # type: ignore[arg-type]
+    after = lines.times >= test.cutoff  # type: ignore[attr-defined]
+    rng = np.random.default_rng(9)
+    rewritten = make_interactions(
+        np.where(after, rng.integers(0, 80, after.size), lines.users),  # type: ignore[attr-defined]
+        np.where(after, rng.integers(0, 30, after.size), lines.items),  # type: ignore[attr-defined]
+        lines.times,  # type: ignore[attr-defined]
+        n_users=80,
+        n_items=30,
+    )
+
+    def tuned(data: object) -> dict[str, tuple[dict, float]]:
+        validations, _ = evaluation.evaluation_splits(data)  # type: ignore[arg-type]
+        users = [{s: v.users(s) for s in evaluation.SETTINGS} for v in validations]
+        return {
+            name: evaluation.tune(name, validations, users, passes=1)
+            for name in ("popular", "hybrid")
+        }
+
+    assert tuned(rewritten) == tuned(lines)
+
+
+@pytest.mark.parametrize("setting", evaluation.SETTINGS)
+def test_hybrid_parameters_the_tuner_treats_as_equal_rank_the_same(setting: str) -> None:
+    """What `Hybrid.effective` sets aside for a setting never changes that setting's lists,
+    so the tuner may fit such candidates once."""
+    lines = _random_shop(6)
+    users = np.arange(80)
+    variants = [
+        {"discovery": "ease", "half_life_days": hl, "basket_decay": bd, "due_weight": dw}
+        for hl in (15.0, None)
+        for bd in (1.0, 0.8)
+        for dw in (0.0, 0.5)
+    ] + [
+        {"discovery_weight": 0.0, "half_life_days": hl, "due_weight": dw, "l2": l2}
+        for hl in (15.0, None)
+        for dw in (0.0, 0.5)
+        for l2 in (50.0, 1000.0)
+    ]
+    by_key: dict[tuple, list[np.ndarray]] = {}
+    for params in variants:
+        model = RECOMMENDERS["hybrid"](**params).fit(lines)  # type: ignore[arg-type]
+        every, new = model.recommend_both(users, 10)
+        key = tuple(sorted(algorithms.Hybrid.effective(params, setting).items()))
+        by_key.setdefault(key, []).append(new if setting == "new" else every)
+
+    assert len(by_key) < len(variants)
+    for ranked in by_key.values():
+        for other in ranked[1:]:
+            np.testing.assert_array_equal(other, ranked[0])
+
+
+def test_tifu_knn_with_the_tuners_cache_ranks_as_without() -> None:
+    lines = _random_shop(7)
+    cache: algorithms.Cache = {}
+    users = np.arange(80)
+    RECOMMENDERS["tifu_knn"](neighbours=900).fit(lines, cache=cache).recommend_both(users, 10)  # type: ignore[arg-type]
+
+    for neighbours, alpha in ((5, 0.7), (20, 0.5)):
+        cached = RECOMMENDERS["tifu_knn"](neighbours=neighbours, alpha=alpha)
+        fresh = RECOMMENDERS["tifu_knn"](neighbours=neighbours, alpha=alpha)
+        for a, b in zip(
+            cached.fit(lines, cache=cache).recommend_both(users, 10),  # type: ignore[arg-type]
+            fresh.fit(lines).recommend_both(users, 10),  # type: ignore[arg-type]
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)
+    assert any("tifu" in key for key in cache if isinstance(key, tuple))
+
+
+def test_the_hybrid_personal_frequency_corner_ranks_as_personal_frequency() -> None:
+    lines = _random_shop(8)
+    users = np.arange(80)
+    corner = algorithms.Hybrid.setting_starts["all"][0]
+
+    hybrid = RECOMMENDERS["hybrid"](**corner).fit(lines)  # type: ignore[arg-type]
+    frequency = RECOMMENDERS["personal_frequency"]().fit(lines)  # type: ignore[arg-type]
+
+    np.testing.assert_array_equal(
+        hybrid.recommend(users, 10, exclude_seen=False),
+        frequency.recommend(users, 10, exclude_seen=False),
+    )
