@@ -635,11 +635,13 @@ class Hybrid(_Scorer):
       `half_life_days` in time, `basket_decay` per newer basket of the customer), scaled down
       while the product is early in its repurchase cycle (`due_weight`: 0 ignores timing, 1
       gives nothing to a product bought yesterday).
-    - Discovery: the same history through item-item weights, top-`neighbours` per product:
-      co-purchase similarity (`discovery="knn"`, cosine to conditional probability by `alpha`,
-      best sellers damped by `pop_penalty`, as RP3beta) or EASE over the `max_items` best
-      sellers, pruned to the same sparse shape (`"ease"`, ridge `l2`). Either way one sparse
-      products x products matrix: no customer-customer search, nothing dense kept.
+    - Discovery: item-item weights, top-`neighbours` per product: co-purchase similarity
+      (`discovery="knn"`, cosine to conditional probability by `alpha`, best sellers damped by
+      `pop_penalty`, as RP3beta) read through the decayed history, or EASE over the
+      `max_items` best sellers, pruned to the same sparse shape by magnitude with signs kept
+      (`"ease"`, ridge `l2`) and read through who bought what, as EASE is fitted; negative
+      sums score nothing. Either way one sparse products x products matrix: no
+      customer-customer search, nothing dense kept.
     - Popular now: baskets in the last `popularity_window_days`, per segment if known.
     Each part is scaled to a maximum of 1 per customer before blending, so the weights mean the
     same for a customer with two orders and one with two hundred. With `exclude_seen` the repeat
