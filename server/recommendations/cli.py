@@ -93,6 +93,12 @@ def train_command(domain: str) -> None:
     type=click.Choice(list(RECOMMENDERS)),
     help="Only these algorithms (default: all).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Evaluate this many algorithms at a time, one process each (data sets only).",
+)
 def evaluate_command(
     paths: tuple[Path, ...],
     domain: str | None,
@@ -100,6 +106,7 @@ def evaluate_command(
     save_json: Path | None,
     limit_users: int | None,
     algorithms: tuple[str, ...],
+    workers: int,
 ) -> None:
     """Tune on validation splits, score on the test split, print one table per data set.
 
@@ -113,18 +120,19 @@ def evaluate_command(
     for path in paths:
         click.echo(f"loading {path}...", err=True)
         dataset = evaluation.load_dataset(path)
-        with _bar(dataset.name, 2 * len(names)) as bar:
+        with _bar(dataset.name, len(names)) as bar:
             reports.append(
                 evaluation.evaluate(
                     dataset,
                     names,
                     limit_users=limit_users,
                     progress=functools.partial(_advance, bar),
+                    workers=workers,
                 )
             )
     if domain is not None:
         shop = _shop(domain)
-        with _bar(shop.domain, 2 * len(names)) as bar:
+        with _bar(shop.domain, len(names)) as bar:
             reports.append(
                 services.evaluate_shop(
                     shop, now=utcnow(), algorithms=names, progress=functools.partial(_advance, bar)

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import io
 import math
+import multiprocessing
 import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -487,8 +490,10 @@ def evaluate(
     k: int = K,
     limit_users: int | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> Report:
-    """Tune every algorithm on validation, fit on the full training period, score on test.
+    """Tune every algorithm on validation, fit on the full training period, score on test;
+    with `workers` > 1, that many algorithms at a time in their own processes.
 
     The production algorithm is the servable one (algorithms.SERVABLE: production can refresh
     a customer alone and store the model) with the best mean validation NDCG over both
@@ -513,68 +518,105 @@ def evaluate(
         users={s: int(test_users[s].size) for s in SETTINGS},
         sampled=limit_users is not None and any(test.users(s).size > limit_users for s in SETTINGS),
     )
-    total = 2 * len(names)
+    total = len(names)
     validation_ndcg: dict[str, float] = {}
-    for position, name in enumerate(names):
-        step = 2 * position
-
-        fitted = [0]
-
-        def on_fit(
-            fits: int, name: str = name, step: int = step, fitted: list[int] = fitted
-        ) -> None:
-            fitted[0] = fits
+    run = functools.partial(
+        _evaluate_algorithm,
+        validations=validations,
+        val_users=val_users,
+        test=test,
+        test_users=test_users,
+        catalogue=catalogue,
+        k=k,
+    )
+    if progress is not None:
+        progress(0, total, ", ".join(names))
+    if workers <= 1:
+        outcomes = []
+        for name in names:
+            outcomes.append(run(name))
             if progress is not None:
-                progress(step, total, f"{name}: tuning, {fits} fits")
-
-        if progress is not None:
-            progress(step, total, f"{name}: tuning")
-        began = time.perf_counter()
-        best = tune(name, validations, val_users, k=k, on_fit=on_fit)
-        tune_seconds = time.perf_counter() - began
-        validation_ndcg[name] = float(np.mean([best[s][1] for s in SETTINGS]))
-        if progress is not None:
-            progress(step + 1, total, f"{name}: test")
-        # One fit per distinct parameter set (the two settings often agree), timed and traced.
-        fits: dict[tuple[tuple[str, Any], ...], list[str]] = {}
-        for setting in SETTINGS:
-            fits.setdefault(tuple(sorted(best[setting][0].items())), []).append(setting)
-        for key, settings in fits.items():
-            tracemalloc.start()
-            began = time.perf_counter()
-            model = RECOMMENDERS[name](**dict(key)).fit(test.train)
-            train_seconds = time.perf_counter() - began
-            began = time.perf_counter()
-            ranked = rank_settings(model, {s: test_users[s] for s in settings}, k)
-            score_seconds = time.perf_counter() - began
-            peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-            del model
-            for setting in settings:
-                relevant = sp.csr_matrix(test.relevant(setting)[test_users[setting]])
-                report.results.append(
-                    Result(
-                        algorithm=name,
-                        setting=setting,
-                        params=best[setting][0],
-                        validation_ndcg=best[setting][1],
-                        metrics=ranking_metrics(ranked[setting], relevant, catalogue),
-                        train_seconds=train_seconds,
-                        score_seconds=score_seconds,
-                        peak_mb=peak_mb,
-                        tune_seconds=tune_seconds,
-                        tune_fits=fitted[0],
-                        per_user=ndcg_at_k(
-                            hits_at_k(ranked[setting], relevant), np.diff(relevant.indptr)
-                        ),
-                    )
-                )
-        if progress is not None:
-            progress(step + 2, total, f"{name}: done")
+                progress(len(outcomes), total, f"{name}: done")
+    else:
+        # Algorithms are independent given the splits: one process each, at most `workers`
+        # at once (fork: the children share the parent's arrays). Each worker traces its own
+        # memory, so peak MB means the same as in one process; wall times include sharing
+        # the cores with the other workers.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            # The slowest first (the registry lists the simplest first), so they overlap.
+            futures = {pool.submit(run, name): name for name in reversed(names)}
+            outcomes = []
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                if progress is not None:
+                    progress(len(outcomes), total, f"{futures[future]}: done")
+    for name, score, results in outcomes:
+        validation_ndcg[name] = score
+        report.results.extend(results)
     report.results.sort(key=lambda r: (SETTINGS.index(r.setting), names.index(r.algorithm)))
     servable = [n for n in validation_ndcg if n in SERVABLE] or list(validation_ndcg)
     report.production = max(servable, key=lambda n: validation_ndcg[n])
     return report
+
+
+def _evaluate_algorithm(
+    name: str,
+    *,
+    validations: Sequence[Split],
+    val_users: Sequence[dict[str, IndexArray]],
+    test: Split,
+    test_users: dict[str, IndexArray],
+    catalogue: int,
+    k: int,
+) -> tuple[str, float, list[Result]]:
+    """One algorithm: tuned on the validation folds, then fitted on the test split's training
+    lines (timed, memory traced) and scored on its targets. (name, mean validation NDCG over
+    the settings, one Result per setting)."""
+    fitted = [0]
+
+    def on_fit(fits: int) -> None:
+        fitted[0] = fits
+
+    began = time.perf_counter()
+    best = tune(name, validations, val_users, k=k, on_fit=on_fit)
+    tune_seconds = time.perf_counter() - began
+    results = []
+    # One fit per distinct parameter set (the two settings often agree), timed and traced.
+    fits: dict[tuple[tuple[str, Any], ...], list[str]] = {}
+    for setting in SETTINGS:
+        fits.setdefault(tuple(sorted(best[setting][0].items())), []).append(setting)
+    for key, settings in fits.items():
+        tracemalloc.start()
+        began = time.perf_counter()
+        model = RECOMMENDERS[name](**dict(key)).fit(test.train)
+        train_seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        ranked = rank_settings(model, {s: test_users[s] for s in settings}, k)
+        score_seconds = time.perf_counter() - began
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        del model
+        for setting in settings:
+            relevant = sp.csr_matrix(test.relevant(setting)[test_users[setting]])
+            results.append(
+                Result(
+                    algorithm=name,
+                    setting=setting,
+                    params=best[setting][0],
+                    validation_ndcg=best[setting][1],
+                    metrics=ranking_metrics(ranked[setting], relevant, catalogue),
+                    train_seconds=train_seconds,
+                    score_seconds=score_seconds,
+                    peak_mb=peak_mb,
+                    tune_seconds=tune_seconds,
+                    tune_fits=fitted[0],
+                    per_user=ndcg_at_k(
+                        hits_at_k(ranked[setting], relevant), np.diff(relevant.indptr)
+                    ),
+                )
+            )
+    return name, float(np.mean([best[s][1] for s in SETTINGS])), results
 
 
 # Output -------------------------------------------------------------------------------------------

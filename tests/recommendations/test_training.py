@@ -427,3 +427,19 @@ def test_the_hybrid_personal_frequency_corner_ranks_as_personal_frequency() -> N
         hybrid.recommend(users, 10, exclude_seen=False),
         frequency.recommend(users, 10, exclude_seen=False),
     )
+
+
+def test_evaluating_algorithms_in_parallel_processes_gives_the_same_report() -> None:
+    lines = _random_shop(10)
+    dataset = evaluation.Dataset("random", lines, np.arange(80), np.arange(30))  # type: ignore[arg-type]
+    names = ["popular", "personal_frequency", "item_knn"]
+
+    one = evaluation.evaluate(dataset, names)
+    two = evaluation.evaluate(dataset, names, workers=2)
+
+    assert [(r.algorithm, r.setting) for r in two.results] == [
+        (r.algorithm, r.setting) for r in one.results
+    ]
+    for a, b in zip(one.results, two.results, strict=True):
+        assert (a.params, a.metrics, a.validation_ndcg) == (b.params, b.metrics, b.validation_ndcg)
+    assert two.production == one.production
