@@ -42,6 +42,8 @@ def _bar(label: str, length: int) -> Iterator[Any]:
 def _advance(bar: Any, done: int, total: int, label: str) -> None:
     # click's ProgressBar class is private, hence Any; `done` is absolute, update() is relative.
     bar.update(done - bar.pos, label)
+    if not sys.stderr.isatty():  # a run logged to a file: click draws no bar there, so a line
+        click.echo(f"{utcnow():%H:%M:%S} {done}/{total} {label}", err=True)
 
 
 @cli.command("train")
