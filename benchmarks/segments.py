@@ -1,7 +1,7 @@
 """Segment and enrollment benchmarks: saved segments over 1M customers, enrolling 100k people.
 
     DATABASE_URL=postgresql://... .venv/bin/python benchmarks/segments.py \
-        [--customers 1000000] [--enroll 100000] [--runs 3] [--keep]
+        [--customers 1000000] [--enroll 100000] [--runs 3] [--keep] [--no-broadcast]
 
 Uses DATABASE_URL when it is set (PostgreSQL), else a fresh SQLite file in a temp directory.
 The schema comes from the migrations. The shops are seeded by INSERT .. SELECT over a number
@@ -447,7 +447,7 @@ def with_ids(definition: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
     return {**definition, "conditions": conditions}
 
 
-def bench_segments(customers: int, runs: int) -> None:
+def bench_segments(customers: int, runs: int, *, broadcast: bool) -> None:
     from server.db import db
     from server.segments import services
 
@@ -506,7 +506,8 @@ def bench_segments(customers: int, runs: int) -> None:
     label = "(everyone's rows fetched into Python)"
     print(f"  {label:<42} {fetched:>9,} rows    {fetch_s * 1000:7.1f} ms", flush=True)
     db.session.commit()
-    bench_broadcast(shop, runs)
+    if broadcast:
+        bench_broadcast(shop, runs)
 
 
 def into_table(query: Any) -> int:
@@ -668,6 +669,12 @@ def main() -> None:
     parser.add_argument("--enroll", type=int, default=100_000, help="0 skips the enrollment")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per segment (median)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded shops for reuse")
+    parser.add_argument(
+        "--broadcast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the broadcast to everyone after the segments (minutes at 1M customers)",
+    )
     args = parser.parse_args()
     import flask_migrate
 
@@ -678,7 +685,7 @@ def main() -> None:
         with app.app_context():
             flask_migrate.upgrade()
             if args.customers:
-                bench_segments(args.customers, args.runs)
+                bench_segments(args.customers, args.runs, broadcast=args.broadcast)
             if args.enroll:
                 bench_enrollment(args.enroll)
             db.session.remove()
