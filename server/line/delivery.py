@@ -174,6 +174,27 @@ def deliver_many(
     db.session.add(content)
     db.session.flush()
     due = max(now, not_before) if not_before else now
+    with bulk.gc_paused():
+        created = _create_many(
+            shop, content, line_users, kind=kind, source=source, due=due, now=now
+        )
+    if created and due <= now:
+        from .tasks import send_content
+
+        enqueue_after_commit(send_content, content.id)
+    return created
+
+
+def _create_many(
+    shop: Shop,
+    content: DeliveryContent,
+    line_users: Iterable[Recipient],
+    *,
+    kind: str,
+    source: str,
+    due: datetime,
+    now: datetime,
+) -> list[Delivery]:
     rows: list[dict[str, Any]] = []
     seen: set[int] = set()
     for user in line_users:
@@ -206,12 +227,7 @@ def deliver_many(
     chunks = _make_requests(shop, content, rows, kind=kind, due=due, now=now)
     ids = bulk.insert_rows(_TABLE, rows, key="line_user_id")
     _fill_requests(chunks, rows, ids)
-    created = [_detached(values, i, content) for values, i in zip(rows, ids, strict=True)]
-    if due <= now:
-        from .tasks import send_content
-
-        enqueue_after_commit(send_content, content.id)
-    return created
+    return [_detached(values, i, content) for values, i in zip(rows, ids, strict=True)]
 
 
 _TABLE = cast(Table, Delivery.__table__)
@@ -556,21 +572,23 @@ _COLUMNS = (
 
 def send_ids(ids: Sequence[int], *, now: datetime) -> None:
     """Send these deliveries if they are due and nobody else has them (task entry point)."""
-    for start in range(0, len(ids), CLAIM_BATCH):
-        chunk = list(ids[start : start + CLAIM_BATCH])
-        batch = _claim(Delivery.id.in_(chunk), now=now, limit=len(chunk))
-        if batch:
-            _send(batch, now=now)
+    with bulk.gc_paused():  # thousands of rows and requests in hand per batch
+        for start in range(0, len(ids), CLAIM_BATCH):
+            chunk = list(ids[start : start + CLAIM_BATCH])
+            batch = _claim(Delivery.id.in_(chunk), now=now, limit=len(chunk))
+            if batch:
+                _send(batch, now=now)
 
 
 def send_content(content_id: int, *, now: datetime) -> None:
     """Send every due delivery of one deliver_many call, a claim batch at a time: its
     multicast requests, then the rows sent alone."""
     by_content = DeliveryRequest.content_id == content_id
-    while batch := _claim_requests(by_content, now=now, limit=REQUEST_CLAIM_BATCH):
-        _send(batch, now=now)
-    while batch := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
-        _send(batch, now=now)
+    with bulk.gc_paused():
+        while batch := _claim_requests(by_content, now=now, limit=REQUEST_CLAIM_BATCH):
+            _send(batch, now=now)
+        while batch := _claim(Delivery.content_id == content_id, now=now, limit=CLAIM_BATCH):
+            _send(batch, now=now)
 
 
 def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int:
@@ -580,11 +598,12 @@ def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int
     handled = 0
     for claim, limit in ((_claim_requests, REQUEST_CLAIM_BATCH), (_claim, CLAIM_BATCH)):
         while time.monotonic() - started < budget.total_seconds():
-            batch = claim(None, now=now, limit=limit)
-            if not batch:
-                break
-            handled += batch.rows
-            _send(batch, now=now)
+            with bulk.gc_paused():
+                batch = claim(None, now=now, limit=limit)
+                if not batch:
+                    break
+                handled += batch.rows
+                _send(batch, now=now)
     return handled
 
 
