@@ -11,7 +11,9 @@ from sqlalchemy import Select, func, select
 
 from server.db import db
 from server.errors import NotFound
-from server.line import delivery
+from server.line.access import access_target, delivery_mode, quota_room, refresh_quota
+from server.line.channels import find_channel
+from server.line.rules import Rules
 from server.segments import services as segments
 from server.shops.models import Shop
 
@@ -85,21 +87,21 @@ def estimate(
 
 def quota(shop: Shop, *, now: datetime) -> tuple[int | None, int | None, str]:
     """(monthly limit, remaining, delivery mode), read from LINE at most every few minutes."""
-    channel = delivery.find_channel(shop)
-    mode = delivery.delivery_mode(channel)
+    channel = find_channel(shop)
+    mode = delivery_mode(channel)
     if channel is None or mode != "api":
         return None, None, mode
     if channel.messaging_configured:
         try:
-            target = delivery.access_target(channel, now=now)
+            target = access_target(channel, now=now)
         except Exception:  # LINE refused or unreachable while renewing: the last known figures
             target = None
         if target is not None:
-            delivery.refresh_quota(channel, target, now=now)
-    return channel.quota_limit, delivery.quota_room(channel), mode
+            refresh_quota(channel, target, now=now)
+    return channel.quota_limit, quota_room(channel), mode
 
 
 def quiet_hours_note(shop: Shop, when: datetime) -> datetime | None:
     """When a promotional send at `when` would actually leave (the end of quiet hours), or None."""
-    rules = delivery.Rules.for_shop(shop, delivery.find_channel(shop))
+    rules = Rules.for_shop(shop, find_channel(shop))
     return rules.quiet_until(when)

@@ -19,6 +19,8 @@ from server.commerce.models import Customer, Product
 from server.db import db
 from server.errors import Invalid, NotFound
 from server.line import delivery as line_delivery
+from server.line.access import access_target
+from server.line.channels import find_channel
 from server.line.models import Delivery, LineUser
 from server.shops.models import Shop
 
@@ -361,12 +363,12 @@ def message_image(shop: Shop, message_id: int, *, now: datetime) -> tuple[bytes,
     message = db.session.scalar(Message.for_shop(shop).where(Message.id == message_id))
     if message is None or message.type != "image" or not message.line_message_id:
         raise NotFound("no such image")
-    channel = line_delivery.find_channel(shop)
+    channel = find_channel(shop)
     if channel is None or not channel.messaging_configured:
         raise ContentUnavailable("the LINE channel is not set up")
     try:
         response = client.call(
-            line_delivery.access_target(channel, now=now),
+            access_target(channel, now=now),
             "get_message_content_with_http_info",
             message.line_message_id,
             blob_api=True,

@@ -20,6 +20,7 @@ from server.errors import Invalid, Unavailable
 from server.shops.models import Shop
 
 from . import client
+from .access import access_target, refresh_quota
 from .models import LineChannel
 
 CHANNEL_ID = re.compile(r"^\d{6,20}$")
@@ -256,8 +257,6 @@ def _apply_rules(channel: LineChannel, rules: Any) -> None:
 
 
 def configured_target(shop: Shop, *, now: datetime) -> tuple[LineChannel, client.Target]:
-    from .delivery import access_target
-
     channel = find_channel(shop)
     if channel is None or not channel.messaging_configured:
         raise Invalid("connect the shop's LINE Messaging API channel first")
@@ -293,8 +292,6 @@ def test_webhook(shop: Shop, *, now: datetime) -> dict[str, Any]:
 
 def quota(shop: Shop, *, now: datetime) -> dict[str, Any]:
     """The monthly message quota and usage, read from LINE now."""
-    from .delivery import refresh_quota
-
     channel, t = configured_target(shop, now=now)
     refresh_quota(channel, t, now=now, force=True)
     if channel.quota_checked_at != now:

@@ -30,9 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from datetime import time as dtime
 from typing import Any, Protocol, cast
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Integer, Table, and_, bindparam, func, insert, or_, select, true, update
@@ -46,6 +44,8 @@ from server.shops.models import Shop
 
 from . import bulk, client
 from . import messages as line_messages
+from .access import access_target, delivery_mode, quota_room, refresh_quota
+from .channels import find_channel
 from .client import SendResult, Target
 from .models import (
     Delivery,
@@ -56,6 +56,7 @@ from .models import (
     LineChannel,
     LineUser,
 )
+from .rules import Rules, cap_allows_at
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,6 @@ SETTLE_EVERY = 1000  # recipients whose outcomes are written at once, while othe
 MAX_ATTEMPTS = 10
 INLINE_ATTEMPTS = 3  # tries inside one dispatch before the row is rescheduled
 REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE: use within one minute of the webhook
-QUOTA_TTL = timedelta(minutes=10)
-DEFAULT_QUIET_HOURS = ("21:00", "09:00")
-DEFAULT_CAP = (2, 7)  # at most 2 promotional deliveries per friend per 7 days
 # The console's verify request of old carried these dummy tokens; replying fails.
 DUMMY_REPLY_TOKENS = frozenset({"0" * 32, "f" * 32})
 
@@ -369,130 +367,6 @@ def _kind(kind: str) -> str:
         return DeliveryKind(kind).value
     except ValueError:
         raise Invalid("kind must be 'transactional' or 'promotional'") from None
-
-
-# Rules ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rules:
-    timezone: ZoneInfo
-    quiet_start: dtime | None
-    quiet_end: dtime | None
-    cap: int
-    cap_window: timedelta
-
-    @classmethod
-    def for_shop(cls, shop: Shop, channel: LineChannel | None) -> Rules:
-        start, end = (
-            (channel.quiet_hours_start, channel.quiet_hours_end) if channel else DEFAULT_QUIET_HOURS
-        )
-        cap, days = (channel.frequency_cap, channel.frequency_cap_days) if channel else DEFAULT_CAP
-        try:
-            zone = ZoneInfo(shop.timezone or "Asia/Tokyo")
-        except (ValueError, KeyError):
-            zone = ZoneInfo("Asia/Tokyo")
-        return cls(zone, parse_hhmm(start), parse_hhmm(end), cap, timedelta(days=days))
-
-    def quiet_until(self, now: datetime) -> datetime | None:
-        """The end of the quiet window `now` falls in (UTC), or None outside quiet hours."""
-        return quiet_until(now, self.quiet_start, self.quiet_end, self.timezone)
-
-
-def parse_hhmm(value: str | None) -> dtime | None:
-    if not value:
-        return None
-    hours, _, minutes = value.partition(":")
-    return dtime(int(hours), int(minutes or 0))
-
-
-def quiet_until(
-    now: datetime, start: dtime | None, end: dtime | None, zone: ZoneInfo
-) -> datetime | None:
-    if start is None or end is None or start == end:
-        return None
-    local = now.astimezone(zone)
-    clock = local.time().replace(tzinfo=None)
-    if start < end:  # e.g. 01:00-06:00, within one day
-        if not start <= clock < end:
-            return None
-        ends = datetime.combine(local.date(), end, tzinfo=zone)
-    else:  # e.g. 21:00-09:00, across midnight
-        if end <= clock < start:
-            return None
-        day = local.date() if clock < end else local.date() + timedelta(days=1)
-        ends = datetime.combine(day, end, tzinfo=zone)
-    return ends.astimezone(now.tzinfo)
-
-
-def cap_allows_at(sent: Sequence[datetime], *, cap: int, window: timedelta) -> datetime | None:
-    """When one more promotional message fits under the cap, given the recent send times
-    (within the window); None = now. `cap` 0 means no cap."""
-    if cap <= 0 or len(sent) < cap:
-        return None
-    ordered = sorted(sent)
-    return ordered[len(ordered) - cap] + window
-
-
-# Mode, channel, quota -------------------------------------------------------------------------
-
-
-def find_channel(shop: Shop | int) -> LineChannel | None:
-    shop_id = shop if isinstance(shop, int) else shop.id
-    return db.session.scalar(select(LineChannel).where(LineChannel.shop_id == shop_id))
-
-
-def delivery_mode(channel: LineChannel | None) -> str:
-    """'api' or 'outbox'. LINE_DELIVERY wins; unset, a shop without a configured channel
-    records to the outbox (so the demo works) and a configured one sends."""
-    configured = str(current_app.config.get("LINE_DELIVERY") or "")
-    if configured:
-        return configured
-    return "api" if channel is not None and channel.messaging_configured else "outbox"
-
-
-def access_target(channel: LineChannel, *, now: datetime) -> Target:
-    """Where to send for this channel; a short-lived token we issued is renewed in time."""
-    expires = channel.channel_access_token_expires_at
-    if (
-        channel.access_token_issued
-        and channel.channel_id
-        and channel.channel_secret
-        and expires
-        and expires - now < timedelta(days=1)
-    ):
-        token, expires_at = client.issue_channel_token(
-            channel.channel_id, channel.channel_secret, now=now
-        )
-        client.forget_client(channel.channel_access_token or "")
-        channel.channel_access_token = token
-        channel.channel_access_token_expires_at = expires_at
-    return client.target(channel.channel_access_token or "")
-
-
-def refresh_quota(channel: LineChannel, t: Target, *, now: datetime, force: bool = False) -> None:
-    """Read the monthly quota and usage from LINE, at most every QUOTA_TTL (or when forced or
-    a new month began). A failed read keeps the last known figures."""
-    checked = channel.quota_checked_at
-    if (
-        not force
-        and checked is not None
-        and now - checked < QUOTA_TTL
-        and (checked.year, checked.month) == (now.year, now.month)
-    ):
-        return
-    try:
-        limit, used = client.quota(t)
-    except (client.LineApiError, client.LineUnreachable) as error:
-        log.warning("quota read failed for channel %s: %s", channel.id, error)
-        return
-    channel.quota_limit, channel.quota_used, channel.quota_checked_at = limit, used, now
-
-
-def quota_room(channel: LineChannel) -> int | None:
-    if channel.quota_limit is None:
-        return None
-    return max(0, channel.quota_limit - (channel.quota_used or 0))
 
 
 # Sending --------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from server.segments import nine_segments
 from server.shops.models import Shop
 
 from . import client, delivery, services
+from .access import access_target
 from .channels import find_channel
 from .models import LineUser
 
@@ -183,7 +184,7 @@ def _fetch_profile(ctx: Context, user: LineUser) -> None:
     if channel is None or not channel.messaging_configured:
         return
     try:
-        profile = client.profile(delivery.access_target(channel, now=ctx.now), user.line_user_id)
+        profile = client.profile(access_target(channel, now=ctx.now), user.line_user_id)
     except client.LineApiError as error:
         log.info("no profile for LINE user %s (%s)", user.id, error.status)
         return

@@ -24,6 +24,7 @@ from server.errors import Invalid
 from server.shops.models import Shop
 
 from . import client
+from .access import access_target
 from .channels import find_channel
 from .models import LineChannel, LineUser, RichMenu, RichMenuState
 
@@ -211,8 +212,6 @@ def ensure_menu(shop: Shop, state: str) -> RichMenu:
 
 
 def _target(shop: Shop, channel: LineChannel, now: datetime) -> client.Target:
-    from .delivery import access_target
-
     return access_target(channel, now=now)
 
 

@@ -41,6 +41,7 @@ from server.errors import Conflict, Invalid, NotFound
 from server.i18n import normalise, translate
 from server.jobs import enqueue_after_commit
 from server.line import delivery
+from server.line.access import access_target
 from server.line.channels import find_channel
 from server.line.models import LineUser
 from server.membership import services as membership_services
@@ -288,7 +289,7 @@ def start_account_link(
         return None
     try:
         link_token = client.issue_link_token(
-            delivery.access_target(channel, now=now), line_user.line_user_id
+            access_target(channel, now=now), line_user.line_user_id
         )
     except (client.LineApiError, client.LineUnreachable) as error:
         log.warning("link token for LINE user %s failed: %s", line_user.id, error)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -343,7 +344,7 @@ def test_promotions_wait_for_the_end_of_quiet_hours_and_transactional_messages_d
     clock: Clock,
 ) -> None:
     hour, minute = map(int, local_time.split(":"))
-    jst = datetime(2026, 11, 23, hour, minute, tzinfo=delivery.ZoneInfo("Asia/Tokyo"))
+    jst = datetime(2026, 11, 23, hour, minute, tzinfo=ZoneInfo("Asia/Tokyo"))
     now = jst.astimezone(UTC)
 
     promo = send(shop, friend, kind="promotional", now=now, clock=clock)

@@ -25,7 +25,8 @@ from server.coupons.models import CouponOffer
 from server.db import commit, db, utcnow
 from server.errors import BadRequest
 from server.i18n import current_locale
-from server.line import delivery
+from server.line.channels import find_channel
+from server.line.rules import Rules
 from server.segments import services as segments
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")
@@ -97,8 +98,8 @@ def options() -> dict[str, Any]:
     offers = db.session.scalars(
         CouponOffer.for_shop(shop).where(CouponOffer.active.is_(True)).order_by(CouponOffer.id)
     ).all()
-    channel = delivery.find_channel(shop)
-    rules = delivery.Rules.for_shop(shop, channel)
+    channel = find_channel(shop)
+    rules = Rules.for_shop(shop, channel)
     return {
         "segments": [{"id": s.id, "name": s.name} for s in segments.list_segments(shop)],
         "offers": [

@@ -38,8 +38,9 @@ from server.coupons.models import CouponOffer
 from server.db import commit, db, utcnow
 from server.errors import BadRequest
 from server.i18n import current_locale
-from server.line import delivery
+from server.line.channels import find_channel
 from server.line.models import LineUser
+from server.line.rules import DEFAULT_QUIET_HOURS, Rules, cap_allows_at
 from server.membership.models import Tier
 from server.segments import services as segments
 from server.segments.models import Segment
@@ -249,8 +250,8 @@ def preview() -> dict[str, Any]:
     )  # 400 with the fields, like a save
     locale = "en" if data.get("locale") == "en" else "ja"
     now = utcnow()
-    channel = delivery.find_channel(g.shop)
-    rules = delivery.Rules.for_shop(g.shop, channel)
+    channel = find_channel(g.shop)
+    rules = Rules.for_shop(g.shop, channel)
     zone = scheduling.shop_zone(g.shop)
     entered = now
     previous: datetime | None = None
@@ -269,7 +270,7 @@ def preview() -> dict[str, Any]:
         if quiet := rules.quiet_until(goes):
             goes, held = quiet, "quiet_hours"
         window = [t for t in sent if t > goes - rules.cap_window]
-        allowed = delivery.cap_allows_at(window, cap=rules.cap, window=rules.cap_window)
+        allowed = cap_allows_at(window, cap=rules.cap, window=rules.cap_window)
         if allowed is not None and allowed > goes:
             goes, held = allowed, "frequency_cap"
             if quiet := rules.quiet_until(goes):
@@ -304,7 +305,7 @@ def preview() -> dict[str, Any]:
         "rules": {
             "quiet_hours": [channel.quiet_hours_start, channel.quiet_hours_end]
             if channel
-            else list(delivery.DEFAULT_QUIET_HOURS),
+            else list(DEFAULT_QUIET_HOURS),
             "frequency_cap": rules.cap,
             "frequency_cap_days": rules.cap_window.days,
         },

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from server.db import commit, db, utcnow
 from server.errors import BadRequest, Invalid, NotFound
 from server.line import channels, delivery, richmenus
+from server.line.access import delivery_mode
 from server.line.models import (
     Delivery,
     DeliveryContent,
@@ -45,7 +46,7 @@ def _json() -> dict[str, Any]:
 def show_channel() -> dict[str, Any]:
     channel = channels.ensure_channel(g.shop)  # the webhook URL exists before any credential
     commit()
-    return {**channels.view(channel), "mode": delivery.delivery_mode(channel)}
+    return {**channels.view(channel), "mode": delivery_mode(channel)}
 
 
 @bp.put("/channel")
@@ -56,7 +57,7 @@ def update_channel() -> dict[str, Any]:
     if channel.messaging_configured:
         released = delivery.release_held(g.shop, now=now, reason="channel")
     commit()
-    return {**channels.view(channel), "mode": delivery.delivery_mode(channel), "released": released}
+    return {**channels.view(channel), "mode": delivery_mode(channel), "released": released}
 
 
 @bp.post("/channel/webhook")
@@ -124,7 +125,7 @@ def list_deliveries() -> dict[str, Any]:
     rows = db.session.execute(query.order_by(Delivery.id.desc()).limit(PAGE_SIZE)).all()
     items = [_delivery_out(row, name, messages) for row, name, messages in rows]
     return {
-        "mode": delivery.delivery_mode(channels.find_channel(g.shop)),
+        "mode": delivery_mode(channels.find_channel(g.shop)),
         "deliveries": items,
         "next_before": items[-1]["id"] if len(items) == PAGE_SIZE else None,
     }
