@@ -25,7 +25,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -538,16 +538,8 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
         return None
     claim = uuid.uuid4().hex
     changes = _Changes()
-    by_shop: dict[int, list[_Row]] = defaultdict(list)
-    for r in rows:
-        by_shop[r.shop_id].append(r)
-    plans = []
-    for shop_id, shop_rows in by_shop.items():
-        shop = db.session.get(Shop, shop_id)
-        plan = _plan_shop(shop, shop_rows, changes, now=now) if shop is not None else None
-        if plan is None:
-            continue
-        plans.append(plan)
+    plans = _plans_by_shop(rows, lambda shop, mine: _plan_shop(shop, mine, changes, now=now))
+    for plan in plans:
         for req in plan.requests:
             claimed = {
                 "status": DeliveryStatus.SENDING,
@@ -561,6 +553,27 @@ def _claim(where: Any, *, now: datetime, limit: int) -> _Batch | None:
                 changes[r.id] = claimed  # identical values: one UPDATE .. WHERE id = ANY(ids)
     _write(changes)
     return _Batch(len(rows), plans)
+
+
+class _Claimable(Protocol):
+    @property
+    def shop_id(self) -> int: ...
+
+
+def _plans_by_shop(
+    items: Sequence[_Claimable], plan: Callable[[Shop, list[Any]], _Plan | None]
+) -> list[_Plan]:
+    """`plan` for each shop's share of the claimed rows or requests (a deleted shop's none)."""
+    by_shop: dict[int, list[Any]] = defaultdict(list)
+    for item in items:
+        by_shop[item.shop_id].append(item)
+    plans = []
+    for shop_id, mine in by_shop.items():
+        shop = db.session.get(Shop, shop_id)
+        found = plan(shop, mine) if shop is not None else None
+        if found is not None:
+            plans.append(found)
+    return plans
 
 
 # Multicast requests (deliver_many) --------------------------------------------------------------
@@ -637,18 +650,8 @@ def _claim_requests(where: Any, *, now: datetime, limit: int) -> _Batch | None:
     handled = sum(len(q.recipients) for q in found)
     claim = uuid.uuid4().hex
     changes = _Changes()
-    by_shop: dict[int, list[_Claimed]] = defaultdict(list)
-    for q in found:
-        by_shop[q.shop_id].append(q)
-    plans = []
-    for shop_id, claimed in by_shop.items():
-        shop = db.session.get(Shop, shop_id)
-        if shop is None:
-            continue
-        plan = _plan_requests(shop, claimed, changes, now=now)
-        if plan is None:
-            continue
-        plans.append(plan)
+    plans = _plans_by_shop(found, lambda shop, mine: _plan_requests(shop, mine, changes, now=now))
+    for plan in plans:
         for req in plan.requests:
             values: dict[str, Any] = {
                 "status": DeliveryStatus.SENDING,
