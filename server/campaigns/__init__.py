@@ -17,6 +17,8 @@ Modules:
 - services.py: enrollment (one person, or a whole segment in set-based SQL), exits, the
   scenario CRUD the admin API calls, and reads for the inbox;
 - messages.py: LINE messages of a step, with the variables filled in;
+- preview.py: the editor's step timeline (each step rendered, and when it goes out after quiet
+  hours and the frequency cap);
 - recommended.py: the recipient's recommended products in a message (a carousel, variables);
 - cancellation.py: the cancellation-reason questions and the restart timing they give;
 - templates.py: the ready-made Japanese scenarios of the template gallery;

@@ -16,12 +16,11 @@ from sqlalchemy import case, func, select
 from server.campaigns import (
     editing,
     messages,
-    recommended,
     reports,
-    scheduling,
     services,
     templates,
 )
+from server.campaigns import preview as step_preview
 from server.campaigns.cancellation import REASONS
 from server.campaigns.models import (
     Enrollment,
@@ -38,9 +37,7 @@ from server.coupons.models import CouponOffer
 from server.db import commit, db, utcnow
 from server.errors import BadRequest
 from server.i18n import current_locale
-from server.line.channels import find_channel
 from server.line.models import LineUser
-from server.line.rules import DEFAULT_QUIET_HOURS, Rules, cap_allows_at
 from server.membership.models import Tier
 from server.segments import services as segments
 from server.segments.models import Segment
@@ -240,7 +237,7 @@ def report(scenario_id: int) -> dict[str, Any]:
 @bp.post("/preview")
 def preview() -> dict[str, Any]:
     """The editor's current steps as LINE will show them, and when each goes out for someone who
-    enters now: the step's own time, then the pipeline's quiet hours and frequency cap."""
+    enters now (campaigns.preview)."""
     data = _json()
     reason = data.get("reason") or None
     if reason is not None and reason not in REASONS:
@@ -248,69 +245,22 @@ def preview() -> dict[str, Any]:
     clean = editing.validate(
         g.shop, {"name": data.get("name") or "preview", **data}
     )  # 400 with the fields, like a save
-    locale = "en" if data.get("locale") == "en" else "ja"
-    now = utcnow()
-    channel = find_channel(g.shop)
-    rules = Rules.for_shop(g.shop, channel)
-    zone = scheduling.shop_zone(g.shop)
-    entered = now
-    previous: datetime | None = None
-    sent: list[datetime] = []
-    out = []
-    for index, step in enumerate(clean["steps"] or []):
-        anchor = previous if step["delay_from"] == "previous" and previous else entered
-        days = step["delay_days"]
-        if step["delay_source"] == "cancellation" and reason == "leftover":
-            days = int(data.get("units_left") or 2) * int(data.get("usage_days") or 30)
-        due = scheduling.due_at(
-            anchor=anchor, days=days, hours=step["delay_hours"], at_time=step["at_time"], zone=zone
-        )
-        goes = due
-        held = None
-        if quiet := rules.quiet_until(goes):
-            goes, held = quiet, "quiet_hours"
-        window = [t for t in sent if t > goes - rules.cap_window]
-        allowed = cap_allows_at(window, cap=rules.cap, window=rules.cap_window)
-        if allowed is not None and allowed > goes:
-            goes, held = allowed, "frequency_cap"
-            if quiet := rules.quiet_until(goes):
-                goes = quiet
-        sent.append(goes)
-        previous = due
-        offer = (
-            db.session.get(CouponOffer, step["coupon_offer_id"])
-            if step["coupon_offer_id"]
-            else None
-        )
-        facts = messages.sample_facts(
-            g.shop,
-            locale=locale,
-            coupon_offer=offer,
-            reason=reason,
-            recommend=recommended.needed(step["message"]),
-        )
-        out.append(
-            {
-                "index": index,
-                "due_at": due.isoformat(),
-                "sends_at": goes.isoformat(),
-                "held_by": held,
-                "day": (due.astimezone(zone).date() - entered.astimezone(zone).date()).days,
-                "messages": messages.render(g.shop, step["message"], facts),
-            }
-        )
-    return {
-        "timezone": str(zone),
-        "entered_at": entered.isoformat(),
-        "rules": {
-            "quiet_hours": [channel.quiet_hours_start, channel.quiet_hours_end]
-            if channel
-            else list(DEFAULT_QUIET_HOURS),
-            "frequency_cap": rules.cap,
-            "frequency_cap_days": rules.cap_window.days,
-        },
-        "steps": out,
-    }
+    return step_preview.timeline(
+        g.shop,
+        clean["steps"] or [],
+        reason=reason,
+        leftover_days=_leftover_days(data) if reason == "leftover" else 0,
+        locale="en" if data.get("locale") == "en" else "ja",
+        now=utcnow(),
+    )
+
+
+def _leftover_days(data: dict[str, Any]) -> int:
+    """How long the units left last: the delay a "leftover stock" answer gives (default 2 × 30)."""
+    try:
+        return int(data.get("units_left") or 2) * int(data.get("usage_days") or 30)
+    except (TypeError, ValueError):
+        raise BadRequest("units_left and usage_days must be whole numbers") from None
 
 
 # Gallery ------------------------------------------------------------------------------------------
