@@ -192,6 +192,10 @@ def test_a_body_that_is_not_an_object_and_bad_query_values_are_400(
         == 400
     )
     assert admin.post(f"{BASE}/preview", shop=shop, json={"reason": "bored"}).status_code == 400
+    leftover = {**body(), "reason": "leftover", "units_left": "two"}
+    refused = admin.post(f"{BASE}/preview", shop=shop, json=leftover)
+    assert refused.status_code == 400
+    assert "units_left" in str(refused.json)
     assert admin.post(f"{BASE}/templates/nope", shop=shop).status_code == 404
 
 
