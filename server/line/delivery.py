@@ -482,14 +482,15 @@ def send_due(*, now: datetime, budget: timedelta = timedelta(seconds=50)) -> int
 
 
 def _due(now: datetime) -> Any:
-    return and_(
-        Delivery.request_id.is_(None),  # a request's rows go with their request
-        or_(
-            and_(Delivery.status == DeliveryStatus.PENDING, Delivery.due_at <= now),
-            and_(
-                Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - CLAIM_LEASE
-            ),
-        ),
+    # a request's rows go with their request
+    return and_(Delivery.request_id.is_(None), _due_or_abandoned(Delivery, now))
+
+
+def _due_or_abandoned(model: type[Delivery] | type[DeliveryRequest], now: datetime) -> Any:
+    """Pending and due, or claimed by a worker whose lease ran out (it died mid-send)."""
+    return or_(
+        and_(model.status == DeliveryStatus.PENDING, model.due_at <= now),
+        and_(model.status == DeliveryStatus.SENDING, model.claimed_at < now - CLAIM_LEASE),
     )
 
 
@@ -615,14 +616,7 @@ def _claim_requests(where: Any, *, now: datetime, limit: int) -> _Batch | None:
     """Take up to `limit` due requests, apply the rules to those never sent, and store the
     claim (and any recipients left out) before any request leaves, as `_claim` does for rows.
     The recipients' rows are not written here, unless the rules send them elsewhere."""
-    due = or_(
-        and_(DeliveryRequest.status == DeliveryStatus.PENDING, DeliveryRequest.due_at <= now),
-        and_(
-            DeliveryRequest.status == DeliveryStatus.SENDING,
-            DeliveryRequest.claimed_at < now - CLAIM_LEASE,
-        ),
-    )
-    query = select(*_REQUEST_COLUMNS).where(due)
+    query = select(*_REQUEST_COLUMNS).where(_due_or_abandoned(DeliveryRequest, now))
     if where is not None:
         query = query.where(where).order_by(DeliveryRequest.id)
     else:
